@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+from lmmcore.datasets import load_dataset
 from lmmcore.errors import (
     BootstrapError,
     ConvergenceWarning,
@@ -20,6 +21,10 @@ from lmmcore.errors import (
     SingularFitWarning,
     SpecError,
 )
+from lmmcore.fit import fit
+from lmmcore.formula import parse_formula
+from lmmcore.result import LMMResult
+from lmmcore.structure import build_structure
 
 __version__ = "0.1.0"
 
@@ -30,9 +35,14 @@ __all__ = [
     "DataWarning",
     "DesignError",
     "FormulaError",
+    "LMMResult",
     "LmmError",
     "PowerError",
     "SingularFitWarning",
     "SpecError",
+    "build_structure",
+    "fit",
+    "load_dataset",
+    "parse_formula",
     "__version__",
 ]

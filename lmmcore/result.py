@@ -1,0 +1,378 @@
+"""The fitted model (lme4's ``merMod``): estimates, variance components, BLUPs, inference.
+
+Derived quantities are computed lazily and cached; labels live in pandas objects, arrays
+stay plain.
+
+Example:
+    >>> import lmmcore
+    >>> from lmmcore.datasets import load_dataset
+    >>> res = lmmcore.fit("Reaction ~ Days + (Days | Subject)", load_dataset("sleepstudy"))
+    >>> round(res.fe_params["Days"], 4)
+    10.4673
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from lmmcore.engine import Engine, Responses, Solution
+from lmmcore.optimize import OptSummary
+from lmmcore.structure import ModelStructure
+
+if TYPE_CHECKING:
+    from lmmcore.bootstrap import BootResult
+
+SINGULAR_TOL = 1e-4
+
+
+@dataclass(frozen=True, eq=False)
+class LMMResult:
+    """A fitted linear mixed model. Create it with :func:`lmmcore.fit`."""
+
+    structure: ModelStructure
+    engine: Engine
+    responses: Responses
+    rep: int
+    solution: Solution
+    optimizer: OptSummary
+    REML: bool
+
+    # ---- basic ---------------------------------------------------------------------
+    @property
+    def formula(self) -> str:
+        return self.structure.formula
+
+    @property
+    def nobs(self) -> int:
+        return self.structure.n
+
+    @property
+    def y(self) -> np.ndarray:
+        return self.responses.Y[:, self.rep]
+
+    @property
+    def ngroups(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for b in self.structure.blocks:
+            out.setdefault(b.group, b.nlevels)
+        return out
+
+    @property
+    def theta(self) -> np.ndarray:
+        return self.solution.theta.copy()
+
+    @property
+    def theta_series(self) -> pd.Series:
+        return pd.Series(self.solution.theta, index=list(self.structure.theta_names))
+
+    @property
+    def converged(self) -> bool:
+        return self.optimizer.converged
+
+    @property
+    def objective(self) -> float:
+        """lme4's REMLcrit for REML fits, the deviance for ML fits."""
+        return float(
+            self.engine.criterion_from_parts(
+                np.array([self.solution.ldL2]),
+                np.array([self.solution.ldRX2]),
+                np.array([self.solution.r2]),
+                self.REML,
+            )[0]
+        )
+
+    @property
+    def llf(self) -> float:
+        return -0.5 * self.objective
+
+    @property
+    def n_params(self) -> int:
+        return self.structure.p + self.structure.n_theta + 1
+
+    @property
+    def aic(self) -> float:
+        return self.objective + 2 * self.n_params
+
+    @property
+    def bic(self) -> float:
+        return self.objective + self.n_params * np.log(self.nobs)
+
+    @property
+    def scale(self) -> float:
+        """Residual variance sigma^2."""
+        dof = self.nobs - self.structure.p if self.REML else self.nobs
+        return self.solution.r2 / dof
+
+    @property
+    def sigma(self) -> float:
+        return float(np.sqrt(self.scale))
+
+    @property
+    def is_singular(self) -> bool:
+        """lme4's isSingular: a diagonal theta element below 1e-4."""
+        lo = self.structure.theta_lower
+        return bool(np.any(self.solution.theta[lo == 0.0] < SINGULAR_TOL))
+
+    # ---- fixed effects -------------------------------------------------------------
+    @property
+    def fe_names(self) -> list[str]:
+        return list(self.structure.fe_names)
+
+    @property
+    def fe_params(self) -> pd.Series:
+        return pd.Series(self.solution.beta, index=self.fe_names, name="Estimate")
+
+    @cached_property
+    def _vcov(self) -> np.ndarray:
+        return self.scale * np.linalg.inv(self.solution.RXtRX)
+
+    @property
+    def vcov(self) -> pd.DataFrame:
+        return pd.DataFrame(self._vcov, index=self.fe_names, columns=self.fe_names)
+
+    @property
+    def bse(self) -> pd.Series:
+        return pd.Series(np.sqrt(np.diag(self._vcov)), index=self.fe_names, name="Std. Error")
+
+    @property
+    def tvalues(self) -> pd.Series:
+        return pd.Series(self.solution.beta / self.bse.to_numpy(), index=self.fe_names)
+
+    @cached_property
+    def _satterthwaite(self) -> tuple[np.ndarray, np.ndarray]:
+        from lmmcore.inference import satterthwaite
+
+        varpar = np.append(self.solution.theta, self.sigma)
+        p = self.structure.p
+
+        def dev(vp: np.ndarray) -> float:
+            return self.engine.deviance_varpar(vp[:-1], vp[-1], self.rep, self.responses, self.REML)
+
+        def vcov(vp: np.ndarray) -> np.ndarray:
+            ld, ldrx, r2, ex = self.engine._factor(
+                vp[None, :-1], np.array([self.rep]), self.responses, full=True
+            )
+            return vp[-1] ** 2 * np.linalg.inv(ex["MW"][0][:p, :p])
+
+        dfs = np.empty(p)
+        for i in range(p):
+            L = np.zeros((1, p))
+            L[0, i] = 1.0
+            _, df = satterthwaite(dev, vcov, varpar, L)
+            dfs[i] = float(np.ravel(df)[0])
+        return dfs, varpar
+
+    @property
+    def df(self) -> pd.Series:
+        """Satterthwaite denominator degrees of freedom per coefficient (as lmerTest)."""
+        return pd.Series(self._satterthwaite[0], index=self.fe_names, name="df")
+
+    @property
+    def pvalues(self) -> pd.Series:
+        """Two-sided t-test p-values with Satterthwaite df (as lmerTest's summary)."""
+        t = self.tvalues.to_numpy()
+        return pd.Series(2 * stats.t.sf(np.abs(t), self.df.to_numpy()), index=self.fe_names)
+
+    def conf_int(self, level: float = 0.95, method: str = "satterthwaite") -> pd.DataFrame:
+        """Confidence intervals for the fixed effects: ``"satterthwaite"`` (t) or ``"wald"``."""
+        if not 0 < level < 1:
+            raise ValueError(f"level must be between 0 and 1, got {level}.")
+        a = (1 - level) / 2
+        if method == "wald":
+            q = stats.norm.ppf(1 - a)
+        elif method == "satterthwaite":
+            q = stats.t.ppf(1 - a, self.df.to_numpy())
+        else:
+            raise ValueError(f"Unknown method {method!r}; use 'satterthwaite' or 'wald'.")
+        est, se = self.fe_params.to_numpy(), self.bse.to_numpy()
+        return pd.DataFrame(
+            {f"{100 * a:.1f} %": est - q * se, f"{100 * (1 - a):.1f} %": est + q * se},
+            index=self.fe_names,
+        )
+
+    # ---- random effects ------------------------------------------------------------
+    @cached_property
+    def varcorr(self) -> list[dict[str, Any]]:
+        """Per random-effects block: name, group, terms, SDs, correlation and covariance."""
+        out = []
+        s2 = self.scale
+        for b, lam in zip(
+            self.structure.blocks, self.structure.lambdas(self.solution.theta), strict=True
+        ):
+            cov = s2 * lam @ lam.T
+            sd = np.sqrt(np.diag(cov))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                corr = cov / np.outer(sd, sd)
+            corr[~np.isfinite(corr)] = 0.0
+            np.fill_diagonal(corr, 1.0)
+            out.append(
+                dict(name=b.name, group=b.group, terms=list(b.terms), sd=sd, corr=corr, cov=cov)
+            )
+        return out
+
+    @property
+    def variance_components(self) -> pd.DataFrame:
+        """lme4's ``as.data.frame(VarCorr(m))``: grp, var1, var2, vcov, sdcor."""
+        rows = []
+        for vc in self.varcorr:
+            for i, t in enumerate(vc["terms"]):
+                rows.append((vc["name"], t, None, vc["cov"][i, i], vc["sd"][i]))
+            for j in range(len(vc["terms"])):
+                for i in range(j + 1, len(vc["terms"])):
+                    rows.append(
+                        (
+                            vc["name"],
+                            vc["terms"][j],
+                            vc["terms"][i],
+                            vc["cov"][i, j],
+                            vc["corr"][i, j],
+                        )
+                    )
+        rows.append(("Residual", None, None, self.scale, self.sigma))
+        return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+
+    @cached_property
+    def random_effects(self) -> dict[str, pd.DataFrame]:
+        """BLUPs (conditional modes) per grouping factor, indexed by level (lme4's ranef)."""
+        u = self.solution.u
+        out: dict[str, pd.DataFrame] = {}
+        off = 0
+        for b in self.structure.blocks:
+            vals = u[off : off + b.q].reshape(b.nlevels, b.k)
+            off += b.q
+            df = pd.DataFrame(vals, index=pd.Index(b.levels, name=b.group), columns=b.terms)
+            if b.group in out:
+                out[b.group] = out[b.group].join(df)
+            else:
+                out[b.group] = df
+        return out
+
+    @property
+    def fittedvalues(self) -> np.ndarray:
+        s = self.structure
+        return s.X @ self.solution.beta + s.Z @ self.solution.u
+
+    @property
+    def resid(self) -> np.ndarray:
+        return self.y - self.fittedvalues
+
+    # ---- simulation & bootstrap ----------------------------------------------------
+    def bootMer(
+        self, statistic=None, B: int = 500, seed=None, show_progress: bool = False, **kwargs: Any
+    ) -> BootResult:
+        """Parametric bootstrap; see :func:`lmmcore.bootMer`."""
+        from lmmcore.bootstrap import bootMer
+
+        return bootMer(
+            self, statistic=statistic, B=B, seed=seed, show_progress=show_progress, **kwargs
+        )
+
+    # ---- printing ------------------------------------------------------------------
+    def summary(self) -> str:
+        """An lme4/lmerTest-style summary, returned as text (also printed by ``print``)."""
+        return _summary_text(self)
+
+    def __repr__(self) -> str:
+        crit = "REML criterion" if self.REML else "deviance"
+        return (
+            f"<LMMResult {self.formula!r}: {crit} {self.objective:.4f}, "
+            f"nobs {self.nobs}, singular {self.is_singular}>"
+        )
+
+
+def _fmt(x: float, digits: int = 4) -> str:
+    return f"{x:.{digits}g}"
+
+
+def _summary_text(r: LMMResult) -> str:
+    out = io.StringIO()
+    w = out.write
+    if r.REML:
+        w("Linear mixed model fit by REML. t-tests use Satterthwaite's method\n")
+    else:
+        w("Linear mixed model fit by maximum likelihood. t-tests use Satterthwaite's method\n")
+    w(f"Formula: {r.formula}\n\n")
+    if r.REML:
+        w(f"REML criterion at convergence: {r.objective:.1f}\n\n")
+    else:
+        tab = pd.DataFrame(
+            [[r.aic, r.bic, r.llf, r.objective, r.nobs - r.n_params]],
+            columns=["AIC", "BIC", "logLik", "deviance", "df.resid"],
+        )
+        w(tab.to_string(index=False, float_format=lambda v: f"{v:.1f}") + "\n\n")
+    sr = r.resid / r.sigma
+    q = np.quantile(sr, [0, 0.25, 0.5, 0.75, 1])
+    w("Scaled residuals: \n")
+    w(
+        pd.DataFrame([q], columns=["Min", "1Q", "Median", "3Q", "Max"]).to_string(
+            index=False, float_format=lambda v: f"{v:.4f}"
+        )
+        + "\n\n"
+    )
+    w("Random effects:\n")
+    rows = []
+    for vc in r.varcorr:
+        k = len(vc["terms"])
+        for i, t in enumerate(vc["terms"]):
+            corr = " ".join(f"{vc['corr'][i, j]:5.2f}" for j in range(i)) if i else ""
+            rows.append(
+                [
+                    vc["name"] if i == 0 else "",
+                    t,
+                    _fmt(vc["cov"][i, i]),
+                    _fmt(vc["sd"][i]),
+                    corr if k > 1 else "",
+                ]
+            )
+    rows.append(["Residual", "", _fmt(r.scale), _fmt(r.sigma), ""])
+    re_tab = pd.DataFrame(rows, columns=["Groups", "Name", "Variance", "Std.Dev.", "Corr"])
+    if all(x == "" for x in re_tab["Corr"]):
+        re_tab = re_tab.drop(columns="Corr")
+    w(re_tab.to_string(index=False, justify="left") + "\n")
+    grp = ", ".join(f"{g}, {n}" for g, n in r.ngroups.items())
+    w(f"Number of obs: {r.nobs}, groups:  {grp}\n\n")
+    w("Fixed effects:\n")
+    fe = pd.DataFrame(
+        {
+            "Estimate": r.fe_params,
+            "Std. Error": r.bse,
+            "df": r.df,
+            "t value": r.tvalues,
+            "Pr(>|t|)": r.pvalues,
+        }
+    )
+    w(
+        fe.to_string(
+            formatters={
+                "Estimate": lambda v: f"{v:.4g}",
+                "Std. Error": lambda v: f"{v:.4g}",
+                "df": lambda v: f"{v:.2f}",
+                "t value": lambda v: f"{v:.3f}",
+                "Pr(>|t|)": lambda v: f"{v:.3g}" if v >= 2e-16 else "<2e-16",
+            }
+        )
+        + "\n"
+    )
+    if r.structure.p > 1:
+        se = np.sqrt(np.diag(r._vcov))
+        corr = r._vcov / np.outer(se, se)
+        short = [n[:6] for n in r.fe_names]
+        lines = ["", "Correlation of Fixed Effects:"]
+        lines.append(" " * 12 + " ".join(f"{s:>6}" for s in short[:-1]))
+        for i in range(1, r.structure.p):
+            vals = " ".join(f"{corr[i, j]:6.3f}" for j in range(i))
+            lines.append(f"{r.fe_names[i][:11]:<11} {vals}")
+        w("\n".join(lines) + "\n")
+    if r.is_singular:
+        w("\nboundary (singular) fit: see help('isSingular')\n")
+    if not r.converged:
+        w(f"\noptimizer warning: {r.optimizer.message}\n")
+    text = out.getvalue()
+    return text

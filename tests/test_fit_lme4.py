@@ -1,0 +1,106 @@
+"""Parity with R's lme4 (and lmerTest) on every fixture case, REML and ML."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import lmmcore
+from tests.lme4_fixtures import case_names, load_case
+
+CASES = [(c, reml) for c in case_names() for reml in (True, False)]
+IDS = [f"{c}-{'reml' if r else 'ml'}" for c, r in CASES]
+
+
+@pytest.fixture(scope="module", params=CASES, ids=IDS)
+def fitted(request):
+    case, reml = request.param
+    fx, df, con = load_case(case, reml)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = lmmcore.fit(fx["formula"], df, REML=reml, contrasts=con)
+    return fx, res
+
+
+def test_objective_matches_tight_optimum(fitted):
+    fx, res = fitted
+    tight = fx["tight_refit"]["objective"]
+    assert res.objective - tight <= 1e-6
+    assert abs(res.objective - tight) <= 1e-6
+    assert res.objective <= fx["objective"] + 1e-6
+    if fx["REML"]:
+        assert fx["REMLcrit"] == pytest.approx(fx["objective"])
+
+
+def test_fixed_effects_se_sigma(fitted):
+    fx, res = fitted
+    t = fx["tight_refit"]
+    assert list(res.fe_params.index) == fx["fixef_names"]
+    np.testing.assert_allclose(
+        res.fe_params.to_numpy(), list(t["fixef"].values()), rtol=1e-5, atol=1e-8
+    )
+    np.testing.assert_allclose(res.bse.to_numpy(), list(t["se"].values()), rtol=1e-4)
+    assert res.sigma == pytest.approx(t["sigma"], rel=1e-5)
+    ref = np.array(t["vcov"]["matrix"])
+    # small off-diagonal covariances: compare on the matrix's own scale
+    np.testing.assert_allclose(res.vcov.to_numpy(), ref, rtol=1e-4, atol=1e-5 * np.abs(ref).max())
+
+
+def test_varcorr_sds_and_correlations(fitted):
+    fx, res = fitted
+    ours = res.varcorr
+    theirs = fx["tight_refit"]["varcorr"]
+    assert [v["name"] for v in ours] == [v["name"] for v in theirs]
+    for a, b in zip(ours, theirs, strict=True):
+        assert a["terms"] == b["terms"]
+        sd_ref = np.array(b["sd"])
+        for x, ref in zip(a["sd"], sd_ref, strict=True):
+            if ref < 1e-6:
+                assert x < 1e-4
+            else:
+                assert x == pytest.approx(ref, rel=1e-3)
+        if len(b["terms"]) > 1:
+            np.testing.assert_allclose(a["corr"], np.array(b["corr"]), atol=1e-3)
+
+
+def test_theta_and_names(fitted):
+    fx, res = fitted
+    assert list(res.theta_series.index) == fx["theta"]["names"]
+    np.testing.assert_allclose(res.theta, fx["tight_refit"]["theta"], rtol=1e-4, atol=1e-4)
+
+
+def test_singularity_flag(fitted):
+    fx, res = fitted
+    assert res.is_singular == fx["isSingular"]
+    assert res.is_singular == fx["tight_refit"]["isSingular"]
+
+
+def test_loglik_aic_bic(fitted):
+    fx, res = fitted
+    t = fx["tight_refit"]
+    assert res.llf == pytest.approx(t["logLik"], abs=1e-6)
+    assert res.aic == pytest.approx(t["AIC"], abs=1e-6)
+    assert res.bic == pytest.approx(t["BIC"], abs=1e-6)
+    assert res.nobs == fx["nobs"]
+    assert res.ngroups == fx["ngrps"]
+
+
+def test_blups(fitted):
+    fx, res = fitted
+    for group, ref in fx["tight_refit"]["ranef"].items():
+        ours = res.random_effects[group]
+        assert list(ours.columns) == ref["terms"]
+        ours = ours.loc[ref["levels"]]
+        vals = np.array(ref["values"])
+        scale = np.abs(vals).max()
+        np.testing.assert_allclose(ours.to_numpy(), vals, rtol=1e-4, atol=1e-4 * scale + 1e-10)
+
+
+def test_fitted_plus_resid_is_y(fitted):
+    fx, res = fitted
+    np.testing.assert_allclose(res.fittedvalues + res.resid, res.y)
+    # wrss from the fixture's devcomp at the default optimum is close to ours
+    wrss = fx["devcomp"]["cmp"]["wrss"]
+    assert float(res.resid @ res.resid) == pytest.approx(wrss, rel=1e-3, abs=1e-6)
