@@ -25,8 +25,8 @@ test: $(STAMP)
 	STREAMLIT_BROWSER_GATHER_USAGE_STATS=false $(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
-	$(BIN)/ruff check lmmcore tests benchmarks app.py pages
-	$(BIN)/ruff format --check lmmcore tests benchmarks app.py pages
+	$(BIN)/ruff check lmmcore tests benchmarks app.py views
+	$(BIN)/ruff format --check lmmcore tests benchmarks app.py views
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/fit.py

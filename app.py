@@ -1,9 +1,37 @@
-"""lmmcore Streamlit app: entry page."""
+"""lmmcore Streamlit app: the entry point.
+
+Builds the sidebar (navigation and the shared seed input), then runs the selected page.
+Run with ``make run`` (``streamlit run app.py``).
+"""
+
+from __future__ import annotations
 
 import streamlit as st
 
 import lmmcore
+from views._common import PAGES, sidebar_seed
+
+INTRO = (
+    "lmmcore plans studies that will be analysed with linear mixed models. "
+    "Specify a model in lme4 syntax (for example `RT ~ 1 + X + (1 + X | subj) + (1 | item)`) "
+    "and a design (subjects, items, which factors vary within or between them), "
+    "simulate data from it, fit the model, bootstrap its estimates, and find the power "
+    "to detect an effect as the numbers of subjects and items change. "
+    "You can also start from your own pilot data."
+)
+
+
+def home() -> None:
+    """The landing page: what the tool does and which version is running."""
+    st.title("lmmcore")
+    st.markdown(INTRO)
+    st.caption(f"lmmcore version {lmmcore.__version__}")
+
 
 st.set_page_config(page_title="lmmcore", layout="wide")
-st.title("lmmcore")
-st.write(f"Power and design for linear mixed models (lmmcore {lmmcore.__version__}).")
+page = st.navigation(
+    [st.Page(home, title="Home", icon=":material/home:", default=True)]
+    + [st.Page(p.path, title=p.title, url_path=p.url_path, icon=p.icon) for p in PAGES]
+)
+sidebar_seed()
+page.run()
