@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+from lmmcore.bootstrap import BootResult, bootMer
 from lmmcore.datasets import load_dataset
 from lmmcore.errors import (
     BootstrapError,
@@ -24,11 +25,13 @@ from lmmcore.errors import (
 from lmmcore.fit import fit
 from lmmcore.formula import parse_formula
 from lmmcore.result import LMMResult
+from lmmcore.simulate import simulate
 from lmmcore.structure import build_structure
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BootResult",
     "BootstrapError",
     "ConvergenceWarning",
     "DataError",
@@ -40,9 +43,11 @@ __all__ = [
     "PowerError",
     "SingularFitWarning",
     "SpecError",
+    "bootMer",
     "build_structure",
     "fit",
     "load_dataset",
     "parse_formula",
+    "simulate",
     "__version__",
 ]
