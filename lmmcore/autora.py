@@ -288,7 +288,7 @@ def _check_x(X: Sequence[IV] | None, parsed: _Formula) -> tuple[IV, ...]:
 # --------------------------------------------------------------------------- experiment
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: it owns a generator
 class SyntheticExperiment:
     """A synthetic experiment: conditions in, simulated observations out.
 

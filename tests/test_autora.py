@@ -483,3 +483,30 @@ def test_iv_validation():
         IV("")
     with pytest.raises(SpecError, match="empty allowed_values"):
         IV("x", allowed_values=[])
+
+
+def test_categorical_groups_follow_appearance_order():
+    exp = lmm_experiment("y ~ (1|g)", random_effects={"g": {"Intercept": 1.0}})
+    plain = pd.DataFrame({"g": ["b", "a", "b", "c"]})
+    cat = pd.DataFrame({"g": pd.Categorical(plain["g"], categories=["a", "b", "c", "d"])})
+    np.testing.assert_array_equal(
+        exp.ground_truth(plain, random_state=2)["y"], exp.ground_truth(cat, random_state=2)["y"]
+    )
+
+
+def test_runs_on_a_design_table():
+    from lmmcore.design import Design, Factor
+
+    design = Design(10, 6, [Factor("X_i", ["in", "out"], "within_subject")], subject_col="subj_id")
+    exp = lmm_experiment(
+        "RT ~ X_i + (X_i|subj_id) + (1|item)",
+        {"Intercept": 800.0, "X_i": 50.0},
+        {"subj_id": {"X_i": 40.0}, "item": {"Intercept": 80.0}},
+    )
+    out = exp.run(design.conditions(), added_noise=200.0, random_state=1)
+    assert len(out) == 60 and out["RT"].notna().all() and abs(out["RT"].mean() - 800) < 150
+
+
+def test_experiment_is_hashable():
+    exp = lmm_experiment("y ~ 1")
+    assert hash(exp) == hash(exp) and exp != lmm_experiment("y ~ 1")
