@@ -8,8 +8,10 @@ Example:
 
 from __future__ import annotations
 
+from lmmcore.autora import DV, IV, SyntheticExperiment, VariableCollection, lmm_experiment
 from lmmcore.bootstrap import BootResult, bootMer
 from lmmcore.datasets import load_dataset
+from lmmcore.design import MAX_ROWS, Covariate, Design, Factor
 from lmmcore.errors import (
     BootstrapError,
     ConvergenceWarning,
@@ -31,6 +33,15 @@ from lmmcore.structure import build_structure
 __version__ = "0.1.0"
 
 __all__ = [
+    "DV",
+    "IV",
+    "MAX_ROWS",
+    "Covariate",
+    "Design",
+    "Factor",
+    "SyntheticExperiment",
+    "VariableCollection",
+    "lmm_experiment",
     "BootResult",
     "BootstrapError",
     "ConvergenceWarning",

@@ -85,8 +85,9 @@ class BootResult:
             z = stats.norm.ppf(1 - a)
             centre = self.t0 - bias
             return np.column_stack([centre - z * sd, centre + z * sd])
-        q = np.column_stack([_norm_inter(est[:, j], np.array([a, 1 - a])) for j in range(
-            est.shape[1])]).T
+        q = np.column_stack(
+            [_norm_inter(est[:, j], np.array([a, 1 - a])) for j in range(est.shape[1])]
+        ).T
         if method == "perc":
             return q
         return np.column_stack([2 * self.t0 - q[:, 1], 2 * self.t0 - q[:, 0]])
@@ -94,8 +95,9 @@ class BootResult:
     def ci_frame(self, method: str = "perc", level: float = 0.95) -> pd.DataFrame:
         ci = self.ci(method, level)
         a = (1 - level) / 2
-        return pd.DataFrame(ci, index=self.names,
-                            columns=[f"{100 * a:.1f} %", f"{100 * (1 - a):.1f} %"])
+        return pd.DataFrame(
+            ci, index=self.names, columns=[f"{100 * a:.1f} %", f"{100 * (1 - a):.1f} %"]
+        )
 
     def summary(self, method: str = "perc", level: float = 0.95) -> pd.DataFrame:
         """Per statistic: original, bias, std. error and CI (as R's boot print)."""
@@ -149,12 +151,17 @@ def _result_for(result: LMMResult, y: np.ndarray, theta: np.ndarray) -> LMMResul
     return LMMResult(result.structure, eng, resp, 0, sol, result.optimizer, result.REML)
 
 
-def _run_chunk(result: LMMResult, start: int, stop: int, ss, statistic, use_u: bool,
-               p_out: int) -> tuple[np.ndarray, np.ndarray]:
+def _run_chunk(
+    result: LMMResult, start: int, stop: int, ss, statistic, use_u: bool, p_out: int
+) -> tuple[np.ndarray, np.ndarray]:
     with threadpool_limits(1):
         Y = draw_responses(
-            result.structure, result.solution.beta, result.solution.theta, result.sigma,
-            child_seeds(ss, start, stop), u=result.solution.u if use_u else None,
+            result.structure,
+            result.solution.beta,
+            result.solution.theta,
+            result.sigma,
+            child_seeds(ss, start, stop),
+            u=result.solution.u if use_u else None,
         )
         fits = refit_batch(result.engine, Y, result.theta, REML=result.REML)
     status = fits.status.copy()
@@ -170,8 +177,7 @@ def _run_chunk(result: LMMResult, start: int, stop: int, ss, statistic, use_u: b
                 v = np.asarray(statistic(refit), dtype=float)
             except Exception as exc:
                 raise BootstrapError(
-                    f"The statistic raised {type(exc).__name__}: {exc} on replicate "
-                    f"{start + j}."
+                    f"The statistic raised {type(exc).__name__}: {exc} on replicate {start + j}."
                 ) from exc
             if v.shape != (p_out,):
                 raise BootstrapError(
@@ -288,6 +294,10 @@ def bootMer(
     st = status[keep].astype(str)
     n_failed = int((st == "failed").sum())
     if n_failed:
-        warnings.warn(f"{n_failed} of {keep.sum()} bootstrap refits failed; they are "
-                      "excluded from intervals and summaries.", LmmWarning, stacklevel=2)
+        warnings.warn(
+            f"{n_failed} of {keep.sum()} bootstrap refits failed; they are "
+            "excluded from intervals and summaries.",
+            LmmWarning,
+            stacklevel=2,
+        )
     return BootResult(est[keep], names, t0, st, interrupted)

@@ -86,8 +86,16 @@ def test_non_convergence_warns(df, monkeypatch):
 
     def stopped(*a, **k):
         o = real(*a, **k)
-        return OptSummary(o.optimizer, o.theta0, o.theta, o.fun, o.feval, o.restarts,
-                          "NLOPT_MAXEVAL_REACHED", False)
+        return OptSummary(
+            o.optimizer,
+            o.theta0,
+            o.theta,
+            o.fun,
+            o.feval,
+            o.restarts,
+            "NLOPT_MAXEVAL_REACHED",
+            False,
+        )
 
     monkeypatch.setattr(fitmod, "minimize_theta", stopped)
     with pytest.warns(ConvergenceWarning, match="did not converge"):

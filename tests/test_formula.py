@@ -13,8 +13,11 @@ from lmmcore.structure import r_names
 @pytest.mark.parametrize(
     "formula, fixed, terms",
     [
-        ("rt ~ cond + (1 + cond | subj) + (1 | item)", "cond",
-         [("1 + cond", "subj", True), ("1", "item", True)]),
+        (
+            "rt ~ cond + (1 + cond | subj) + (1 | item)",
+            "cond",
+            [("1 + cond", "subj", True), ("1", "item", True)],
+        ),
         ("y ~ x + (x | g)", "x", [("x", "g", True)]),
         ("y ~ x + (0 + x | g)", "x", [("0 + x", "g", True)]),
         ("y ~ x + (x || g)", "x", [("1", "g", False), ("0 + x", "g", False)]),
@@ -97,8 +100,9 @@ def test_unknown_column_is_named_with_a_suggestion():
 
 def test_whitelisted_transforms_evaluate():
     rng = np.random.default_rng(0)
-    df = pd.DataFrame({"y": rng.normal(size=40), "x": rng.uniform(1, 2, 40),
-                       "g": np.repeat(list("abcd"), 10)})
+    df = pd.DataFrame(
+        {"y": rng.normal(size=40), "x": rng.uniform(1, 2, 40), "g": np.repeat(list("abcd"), 10)}
+    )
     s = build_structure("log(exp(y)) ~ log(x) + I(x^2) + center(x) + (1 | g)", df)
     np.testing.assert_allclose(s.y, df.y)
     assert s.fe_names[:3] == ("(Intercept)", "log(x)", "I(x^2)")
@@ -106,15 +110,28 @@ def test_whitelisted_transforms_evaluate():
 
 
 def test_r_coefficient_names():
-    assert r_names(["Intercept", "cond[T.B]", "C(f, contr.sum)[S.low]",
-                    "C(f, contr.sum)[S.mid]", "C(t, contr.poly)[.L]", "C(t, contr.poly)[^4]",
-                    "f[a]:x"]) == ["(Intercept)", "condB", "f1", "f2", "t.L", "t^4", "fa:x"]
+    assert r_names(
+        [
+            "Intercept",
+            "cond[T.B]",
+            "C(f, contr.sum)[S.low]",
+            "C(f, contr.sum)[S.mid]",
+            "C(t, contr.poly)[.L]",
+            "C(t, contr.poly)[^4]",
+            "f[a]:x",
+        ]
+    ) == ["(Intercept)", "condB", "f1", "f2", "t.L", "t^4", "fa:x"]
 
 
 def test_sum_contrasts_and_factor_slopes():
     rng = np.random.default_rng(1)
-    df = pd.DataFrame({"y": rng.normal(size=60), "f": np.tile(["lo", "mid", "hi"], 20),
-                       "g": np.repeat(np.arange(6), 10)})
+    df = pd.DataFrame(
+        {
+            "y": rng.normal(size=60),
+            "f": np.tile(["lo", "mid", "hi"], 20),
+            "g": np.repeat(np.arange(6), 10),
+        }
+    )
     df["f"] = pd.Categorical(df.f, categories=["lo", "mid", "hi"])
     s = build_structure("y ~ f + (0 + f | g)", df, contrasts={"f": "sum"})
     assert s.fe_names == ("(Intercept)", "f1", "f2")
