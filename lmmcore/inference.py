@@ -464,7 +464,10 @@ class KRResult:
         Phi = self.vcov
         qn = L.shape[0]
         LPhi = L @ Phi
-        Theta = L.T @ np.linalg.solve(LPhi @ L.T, L)
+        try:
+            Theta = L.T @ np.linalg.solve(LPhi @ L.T, L)
+        except np.linalg.LinAlgError:
+            raise SpecError("L vcov L' is singular: the contrast is zero or degenerate.") from None
         ThetaPhi = Theta @ Phi
         u = [ThetaPhi @ Pi @ Phi for Pi in self.P]
         tr = np.array([np.trace(ui) for ui in u])

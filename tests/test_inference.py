@@ -478,3 +478,10 @@ def test_satterthwaite_constant_vcov_gives_infinite_df() -> None:
     info = satterthwaite_setup(lambda vp: float(vp[0] ** 2), lambda vp: np.eye(1), [1.0])
     assert info.ttest([1.0]).df == math.inf
     assert info.ftest([[1.0]]).ddf == math.inf
+
+
+def test_kr_zero_contrast_is_a_spec_error() -> None:
+    g = np.repeat(np.arange(4), 3)
+    kr = kenward_roger(np.ones((12, 1)), [(g, np.ones((12, 1)))], [np.eye(1)], 1.0)
+    with pytest.raises(SpecError):
+        kr.ttest([0.0])
