@@ -64,8 +64,9 @@ def test_bootmer_default_statistic_and_ci(sleep):
         assert ci.shape == (6, 2) and np.all(ci[:, 0] <= ci[:, 1])
     perc = b.ci("perc", 0.9)
     basic = b.ci("basic", 0.9)
-    np.testing.assert_allclose(basic, np.column_stack([2 * b.t0 - perc[:, 1],
-                                                       2 * b.t0 - perc[:, 0]]))
+    np.testing.assert_allclose(
+        basic, np.column_stack([2 * b.t0 - perc[:, 1], 2 * b.t0 - perc[:, 0]])
+    )
     summ = b.summary()
     assert list(summ.columns) == ["original", "bias", "std. error", "lower", "upper"]
     assert sum(b.status_counts().values()) == 60
@@ -94,8 +95,14 @@ def test_same_numbers_for_any_chunking_and_workers(sleep):
 
 def test_custom_statistic_and_progress(sleep):
     calls = []
-    b = lmmcore.bootMer(sleep, statistic=lambda r: np.array([r.sigma, r.fe_params["Days"]]),
-                        B=12, seed=1, chunk_size=5, progress=lambda d, t: calls.append((d, t)))
+    b = lmmcore.bootMer(
+        sleep,
+        statistic=lambda r: np.array([r.sigma, r.fe_params["Days"]]),
+        B=12,
+        seed=1,
+        chunk_size=5,
+        progress=lambda d, t: calls.append((d, t)),
+    )
     d = lmmcore.bootMer(sleep, B=12, seed=1)
     np.testing.assert_allclose(b.estimates[:, 0], d.estimates[:, 2], rtol=1e-10)
     np.testing.assert_allclose(b.estimates[:, 1], d.estimates[:, 1], rtol=1e-10)
@@ -190,8 +197,9 @@ def _reference_optimum(engine, resp, rep, reml, starts):
     best = np.inf
     for s in starts:
         o = minimize_theta(f, s, lower)
-        nm = minimize(f, o.theta, method="Nelder-Mead",
-                      options=dict(xatol=1e-10, fatol=1e-12, maxiter=20000))
+        nm = minimize(
+            f, o.theta, method="Nelder-Mead", options=dict(xatol=1e-10, fatol=1e-12, maxiter=20000)
+        )
         best = min(best, o.fun, nm.fun)
     return best
 
@@ -212,10 +220,14 @@ def test_batched_and_single_fits_reach_the_reference_optimum(case):
     for i in range(200):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            single = fit_structure(res.structure, engine=res.engine, responses=resp, rep=i,
-                                   warn=False)
-        starts = [res.structure.theta0, res.theta,
-                  np.abs(res.theta + rng.normal(0, 0.3, res.theta.size))]
+            single = fit_structure(
+                res.structure, engine=res.engine, responses=resp, rep=i, warn=False
+            )
+        starts = [
+            res.structure.theta0,
+            res.theta,
+            np.abs(res.theta + rng.normal(0, 0.3, res.theta.size)),
+        ]
         if i % 4 == 0:  # the expensive reference on a quarter of them
             ref = _reference_optimum(res.engine, resp, i, True, starts)
             worst_single = max(worst_single, single.objective - ref)

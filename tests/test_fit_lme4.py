@@ -112,5 +112,6 @@ def test_satterthwaite_df_and_p(fitted):
     names = fx["fixef_names"]
     # lmerTest evaluates at lme4's default (less tight) optimum: 1e-3 relative is realistic
     np.testing.assert_allclose(res.df.to_numpy(), [ref[n]["df"] for n in names], rtol=1e-3)
-    np.testing.assert_allclose(res.pvalues.to_numpy(), [ref[n]["p"] for n in names],
-                               rtol=1e-2, atol=1e-12)
+    np.testing.assert_allclose(
+        res.pvalues.to_numpy(), [ref[n]["p"] for n in names], rtol=1e-2, atol=1e-12
+    )
