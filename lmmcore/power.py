@@ -1,0 +1,746 @@
+"""Simulation-based power analysis of linear mixed models.
+
+One design, many simulated responses: the design's conditions (X, Z) are built once, each
+chunk of replicates draws responses from the ground truth (`ModelSpec`), refits them all
+in lockstep (`lmmcore.refit.refit_batch`) and tests every fixed effect from the same fit.
+Replicate ``i`` uses its own random stream, so results do not depend on the chunking, the
+number of workers or the backend, and :meth:`PowerResult.extend` adds replicates
+``nsim..nsim+k-1`` exactly as one longer run would have drawn them.
+
+Example:
+    >>> from lmmcore import PRESETS
+    >>> p1 = PRESETS["P1"]
+    >>> res = power(p1.spec, p1.design.with_size(subjects=20), nsim=20, test="wald", seed=1)
+    >>> res.table.loc["X_i", ["true_value", "n_valid"]].tolist()
+    [50.0, 20]
+    >>> res.extend(nsim=10).nsim
+    30
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+import uuid
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from threadpoolctl import threadpool_limits
+
+from lmmcore.backends import Backend, get_backend
+from lmmcore.design import Design
+from lmmcore.engine import Engine
+from lmmcore.errors import DesignError, LmmError, LmmWarning, PowerError
+from lmmcore.refit import STATUSES, refit_batch
+from lmmcore.simulate import SeedLike, child_seeds, draw_responses, seed_sequence
+from lmmcore.spec import ModelSpec
+from lmmcore.structure import ModelStructure, build_structure
+
+__all__ = [
+    "TESTS",
+    "PowerResult",
+    "SampleSizeResult",
+    "find_sample_size",
+    "power",
+    "power_curve",
+]
+
+TESTS = ("wald", "satterthwaite", "kr", "lrt")
+DEFAULT_CHUNK = 250
+#: Largest fraction of failed refits tolerated before `power` raises PowerError.
+MAX_FAILED_FRACTION = 0.10
+
+
+# ----------------------------------------------------------------------------- problem
+
+
+@dataclass(frozen=True, eq=False)
+class _Problem:
+    """Everything a chunk needs; pickled once per worker (scattered once on Dask)."""
+
+    token: str
+    sim: ModelStructure  # truth structure (responses are drawn on it)
+    beta: np.ndarray
+    theta: np.ndarray
+    sigma: float
+    fit: ModelStructure  # analysis structure
+    start: np.ndarray
+    test: str
+    alpha: float
+    cols: tuple[int, ...]  # analysis coefficients tested (indices into fit.fe_names)
+
+
+_CACHE: dict[tuple[str, str], Any] = {}
+
+
+def _cached(problem: _Problem, what: str, build: Callable[[], Any]) -> Any:
+    key = (problem.token, what)
+    if key not in _CACHE:
+        if len(_CACHE) > 32:
+            _CACHE.clear()
+        _CACHE[key] = build()
+    return _CACHE[key]
+
+
+def _reduced(s: ModelStructure, j: int) -> ModelStructure:
+    names = tuple(n for i, n in enumerate(s.fe_names) if i != j)
+    return dataclasses.replace(s, X=np.delete(s.X, j, 1), fe_names=names)
+
+
+def _run_chunk(problem: _Problem, start: int, stop: int, root: np.random.SeedSequence) -> dict:
+    """Simulate replicates start..stop-1, refit, test; arrays of (B, p_tested) and (B,)."""
+    pr = problem
+    with threadpool_limits(1):
+        Y = draw_responses(pr.sim, pr.beta, pr.theta, pr.sigma, child_seeds(root, start, stop))
+        eng = _cached(pr, "engine", lambda: Engine(pr.fit))
+        reml = pr.test != "lrt"
+        fits = refit_batch(eng, Y, pr.start, REML=reml)
+        cols = list(pr.cols)
+        B = Y.shape[1]
+        est = fits.beta[:, cols]
+        se = fits.se[:, cols]
+        status = fits.status.astype(object)
+        df = np.full((B, len(cols)), np.inf)
+        errors: list[str] = []
+        failed = status == "failed"
+        for i in np.flatnonzero(failed):
+            errors.append(
+                f"replicate {start + i}: the refit failed (the REML/ML criterion is not finite "
+                "at the start or the optimum)."
+            )
+        stat = est / se
+        if pr.test == "wald":
+            pval = 2 * stats.norm.sf(np.abs(stat))
+        elif pr.test == "satterthwaite":
+            from lmmcore.batch_inference import batch_satterthwaite
+
+            resp = eng.responses(Y)
+            df = np.asarray(batch_satterthwaite(eng, resp, fits, True), dtype=float)[:, cols]
+            pval = 2 * stats.t.sf(np.abs(stat), df)
+        elif pr.test == "kr":
+            se, df, pval, stat = _kr(pr, fits, cols, est, errors, start)
+        else:  # lrt
+            stat = np.full((B, len(cols)), np.nan)
+            for c, j in enumerate(cols):
+                red_eng = _cached(pr, f"reduced{j}", lambda j=j: Engine(_reduced(pr.fit, j)))
+                red = refit_batch(red_eng, Y, pr.start, REML=False)
+                ok = (red.status != "failed") & ~failed
+                chi = np.maximum(red.objective - fits.objective, 0.0)
+                stat[ok, c] = chi[ok]
+                for i in np.flatnonzero((red.status == "failed") & ~failed):
+                    errors.append(
+                        f"replicate {start + i}: the reduced-model refit without "
+                        f"{pr.fit.fe_names[j]} failed."
+                    )
+            pval = stats.chi2.sf(stat, 1)
+        bad = failed[:, None] | ~np.isfinite(pval)
+        pval = np.where(bad, np.nan, pval)
+    return {
+        "est": np.where(failed[:, None], np.nan, est),
+        "se": np.where(failed[:, None], np.nan, se),
+        "stat": stat,
+        "df": df,
+        "p": pval,
+        "status": status.astype(str),
+        "errors": errors,
+    }
+
+
+def _kr(pr: _Problem, fits, cols, est, errors, start):
+    from lmmcore.inference import KRDesign
+
+    s = pr.fit
+    design = _cached(
+        pr, "kr", lambda: KRDesign.from_blocks(s.X, [(b.codes, b.T) for b in s.blocks])
+    )
+    B = fits.B
+    shape = (B, len(cols))
+    se, df, pval, stat = (np.full(shape, np.nan) for _ in range(4))
+    eye = np.eye(s.p)
+    for i in range(B):
+        if fits.status[i] == "failed":
+            continue
+        s2 = float(fits.sigma[i]) ** 2
+        covs = [s2 * lam @ lam.T for lam in s.lambdas(fits.theta[i])]
+        try:
+            kr = design.kenward_roger(covs, s2)
+            for c, j in enumerate(cols):
+                t = kr.ttest(eye[j], fits.beta[i])
+                se[i, c], df[i, c], stat[i, c], pval[i, c] = t.se, t.df, t.t, t.p_value
+        except (LmmError, np.linalg.LinAlgError, ValueError) as exc:
+            errors.append(f"replicate {start + i}: Kenward-Roger failed: {exc}")
+    return se, df, pval, stat
+
+
+# ----------------------------------------------------------------------------- result
+
+
+@dataclass(frozen=True, eq=False)
+class PowerResult:
+    """Per-replicate estimates and tests of a power simulation, and their summary.
+
+    Arrays are (R, p) over the R finished replicates (``replicate`` gives their stream
+    index) and the p tested effects (``names``). Failed refits hold NaN.
+    """
+
+    names: list[str]
+    truth: np.ndarray
+    replicate: np.ndarray
+    est: np.ndarray
+    se: np.ndarray
+    stat: np.ndarray
+    df: np.ndarray
+    p: np.ndarray
+    status: np.ndarray
+    test: str
+    alpha: float
+    errors: list[str] = field(default_factory=list)
+    interrupted: bool = False
+    _problem: _Problem | None = field(default=None, repr=False)
+    _root: np.random.SeedSequence | None = field(default=None, repr=False)
+    _next: int = 0
+    _options: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def nsim(self) -> int:
+        """Number of finished replicates."""
+        return int(self.replicate.size)
+
+    def status_counts(self) -> dict[str, int]:
+        """Replicates by fit status: ok, singular, not converged, failed."""
+        return {k: int((self.status == k).sum()) for k in STATUSES}
+
+    @property
+    def estimates(self) -> pd.DataFrame:
+        """Long table: one row per replicate and effect (estimate, se, statistic, df, p,
+        significant, status)."""
+        R, k = self.est.shape
+        return pd.DataFrame(
+            {
+                "replicate": np.repeat(self.replicate, k),
+                "effect": np.tile(self.names, R),
+                "estimate": self.est.ravel(),
+                "se": self.se.ravel(),
+                "statistic": self.stat.ravel(),
+                "df": self.df.ravel(),
+                "p": self.p.ravel(),
+                "significant": (self.p < self.alpha).ravel(),
+                "status": np.repeat(self.status, k),
+            }
+        )
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """One row per effect (index: effect name).
+
+        Columns: ``true_value``; ``quantity`` ("power", or "type I error" where the true
+        value is 0); ``power`` (rejection rate at ``alpha`` among valid replicates) with its
+        Clopper-Pearson 95% CI ``ci_lower``/``ci_upper`` and Monte-Carlo SE ``mcse``;
+        ``n_valid``; ``mean_estimate``, ``bias``, ``rmse``; ``mean_se`` vs ``sd_estimate``
+        (the empirical SD of the estimates); ``coverage`` of the nominal (1 - alpha) CI
+        (z, or t with the test's df); counts ``n_ok``, ``n_singular``,
+        ``n_not_converged``, ``n_failed`` (failed replicates are not in the denominator).
+        """
+        rows = []
+        for c, name in enumerate(self.names):
+            p = self.p[:, c]
+            valid = np.isfinite(p)
+            n = int(valid.sum())
+            x = int((p[valid] < self.alpha).sum())
+            lo, hi = clopper_pearson(x, n)
+            rate = x / n if n else np.nan
+            est = self.est[valid, c]
+            se = self.se[valid, c]
+            truth = float(self.truth[c])
+            crit = _crit(self.df[valid, c], self.alpha, self.test)
+            cover = np.abs(est - truth) <= crit * se
+            st = self.status
+            rows.append(
+                {
+                    "effect": name,
+                    "true_value": truth,
+                    "quantity": "type I error" if truth == 0 else "power",
+                    "power": rate,
+                    "ci_lower": lo,
+                    "ci_upper": hi,
+                    "mcse": math.sqrt(rate * (1 - rate) / n) if n else np.nan,
+                    "n_valid": n,
+                    "mean_estimate": float(est.mean()) if n else np.nan,
+                    "bias": float(est.mean() - truth) if n else np.nan,
+                    "rmse": float(np.sqrt(np.mean((est - truth) ** 2))) if n else np.nan,
+                    "mean_se": float(se.mean()) if n else np.nan,
+                    "sd_estimate": float(est.std(ddof=1)) if n > 1 else np.nan,
+                    "coverage": float(cover.mean()) if n else np.nan,
+                    "n_ok": int(((st == "ok") & valid).sum()),
+                    "n_singular": int(((st == "singular") & valid).sum()),
+                    "n_not_converged": int(((st == "not converged") & valid).sum()),
+                    "n_failed": int((~valid).sum()),
+                }
+            )
+        return pd.DataFrame(rows).set_index("effect")
+
+    def power(self, effect: str) -> float:
+        """The rejection rate of one effect."""
+        return float(self.table.loc[effect, "power"])
+
+    def extend(self, nsim: int, **overrides: Any) -> PowerResult:
+        """This result plus ``nsim`` more replicates from the same seed streams.
+
+        Replicates ``self._next .. self._next + nsim - 1`` are drawn, so
+        ``power(..., nsim=a).extend(nsim=b)`` equals ``power(..., nsim=a + b)``. Options
+        such as ``n_jobs``, ``backend``, ``progress`` or ``show_progress`` may be changed.
+
+        Example:
+            >>> from lmmcore import PRESETS
+            >>> p = PRESETS["P5"]
+            >>> r = power(p.spec, p.design.with_size(subjects=8), nsim=4, test="wald", seed=3)
+            >>> r.extend(nsim=4).nsim
+            8
+        """
+        if self._problem is None or self._root is None:
+            raise PowerError("This result does not carry its simulation; it cannot be extended.")
+        _check_count(nsim, "nsim")
+        opts = {**self._options, **overrides}
+        more = _simulate(self._problem, self._root, self._next, self._next + int(nsim), **opts)
+        cat = np.concatenate
+        return dataclasses.replace(
+            self,
+            replicate=cat([self.replicate, more["replicate"]]),
+            est=cat([self.est, more["est"]]),
+            se=cat([self.se, more["se"]]),
+            stat=cat([self.stat, more["stat"]]),
+            df=cat([self.df, more["df"]]),
+            p=cat([self.p, more["p"]]),
+            status=cat([self.status, more["status"]]),
+            errors=[*self.errors, *more["errors"]],
+            interrupted=more["interrupted"],
+            _next=self._next + int(nsim),
+        )._checked()
+
+    def _checked(self) -> PowerResult:
+        failed = ~np.isfinite(self.p)
+        n = failed.shape[0]
+        worst = failed.sum(axis=0).max() if failed.size else 0
+        if n and worst > MAX_FAILED_FRACTION * n:
+            first = self.errors[0] if self.errors else "no message"
+            raise PowerError(
+                f"{worst} of {n} replicates failed (more than {MAX_FAILED_FRACTION:.0%}); "
+                f"the power estimate would be unreliable. First error: {first}"
+            )
+        if worst:
+            warnings.warn(
+                f"{worst} of {n} replicates failed; they are excluded from the power "
+                "denominators and counted in n_failed.",
+                LmmWarning,
+                stacklevel=3,
+            )
+        return self
+
+
+def clopper_pearson(x: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Exact binomial CI for x successes in n trials.
+
+    Example:
+        >>> [round(v, 4) for v in clopper_pearson(5, 100)]
+        [0.0164, 0.1128]
+    """
+    if n == 0:
+        return (np.nan, np.nan)
+    a = (1 - level) / 2
+    lo = 0.0 if x == 0 else float(stats.beta.ppf(a, x, n - x + 1))
+    hi = 1.0 if x == n else float(stats.beta.ppf(1 - a, x + 1, n - x))
+    return lo, hi
+
+
+def _crit(df: np.ndarray, alpha: float, test: str) -> np.ndarray:
+    if test in ("satterthwaite", "kr"):
+        return stats.t.ppf(1 - alpha / 2, df)
+    return np.full(df.shape, stats.norm.ppf(1 - alpha / 2))
+
+
+# ----------------------------------------------------------------------------- running
+
+
+def _check_count(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise PowerError(f"{what} must be a positive integer, got {value!r}.")
+    return int(value)
+
+
+def _simulate(
+    problem: _Problem,
+    root: np.random.SeedSequence,
+    first: int,
+    stop: int,
+    *,
+    n_jobs: int = 1,
+    backend: Any = None,
+    progress: Callable[[int, int], None] | None = None,
+    chunk_size: int | None = None,
+    show_progress: bool = False,
+    client: Any = None,
+) -> dict:
+    be: Backend = get_backend(backend, n_jobs, client)
+    total = stop - first
+    chunk = _check_count(chunk_size, "chunk_size") if chunk_size is not None else None
+    if chunk is None:
+        workers = getattr(be, "n_jobs", 1)
+        chunk = min(DEFAULT_CHUNK, max(25, math.ceil(total / max(1, 2 * workers))))
+        if be.name == "dask":
+            chunk = min(DEFAULT_CHUNK, max(25, math.ceil(total / 8)))
+    bounds = [(a, min(stop, a + chunk)) for a in range(first, stop, chunk)]
+    k = len(problem.cols)
+    out = {
+        "est": np.full((total, k), np.nan),
+        "se": np.full((total, k), np.nan),
+        "stat": np.full((total, k), np.nan),
+        "df": np.full((total, k), np.nan),
+        "p": np.full((total, k), np.nan),
+        "status": np.full(total, "failed", dtype=object),
+    }
+    done = np.zeros(total, dtype=bool)
+    errors: dict[int, list[str]] = {}
+    bar = None
+    if show_progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, desc=f"power ({problem.test})", unit="sim")
+    interrupted = False
+    finished = 0
+    try:
+        for (a, b), res in be.map(_run_chunk, problem, bounds, root):
+            for key in ("est", "se", "stat", "df", "p", "status"):
+                out[key][a - first : b - first] = res[key]
+            done[a - first : b - first] = True
+            errors[a] = res["errors"]
+            finished += b - a
+            if bar is not None:
+                bar.update(b - a)
+            if progress is not None:
+                progress(finished, total)
+    except KeyboardInterrupt:
+        interrupted = True
+        warnings.warn(
+            f"Interrupted: returning the {int(done.sum())} of {total} simulations that finished.",
+            LmmWarning,
+            stacklevel=3,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    res = {key: v[done] for key, v in out.items()}
+    res["status"] = res["status"].astype(str)
+    res["replicate"] = np.arange(first, stop)[done]
+    res["errors"] = [e for a in sorted(errors) for e in errors[a]]
+    res["interrupted"] = interrupted
+    return res
+
+
+def _make_problem(
+    spec: ModelSpec,
+    design: Design | pd.DataFrame,
+    test: str,
+    alpha: float,
+    effects: Sequence[str] | None,
+    formula: str | None,
+    design_seed: np.random.SeedSequence,
+) -> tuple[_Problem, list[str], np.ndarray]:
+    if not isinstance(spec, ModelSpec):
+        raise PowerError(f"spec must be a ModelSpec, got {type(spec).__name__}.")
+    if isinstance(design, pd.DataFrame):
+        data = design
+    elif isinstance(design, Design):
+        data = design.conditions(np.random.default_rng(design_seed))
+    else:
+        raise PowerError(f"design must be a Design or a DataFrame, got {type(design).__name__}.")
+    sim = spec.structure(data)
+    theta = spec.theta_for(sim)
+    beta = spec.beta_for(sim)
+    if formula is None or formula == spec.formula:
+        fit, start = sim, theta
+    else:
+        d = data if spec.response in data.columns else data.assign(**{spec.response: 0.0})
+        fit = build_structure(formula, d, contrasts=spec.contrasts)
+        if fit.n != sim.n:
+            raise PowerError(
+                f"The analysis formula uses {fit.n} rows but the truth {sim.n}: both must use "
+                "the same rows (no missing values in either's columns)."
+            )
+        if fit.response != spec.response:
+            raise PowerError(
+                f"The analysis formula's response {fit.response!r} differs from the spec's "
+                f"{spec.response!r}."
+            )
+        try:
+            start = np.maximum(spec.theta_for(fit), fit.theta_lower)
+        except LmmError:
+            start = fit.theta0
+    names_all = list(fit.fe_names)
+    if effects is None:
+        cols = list(range(len(names_all)))
+    else:
+        if isinstance(effects, str):
+            effects = [effects]
+        unknown = [e for e in effects if e not in names_all]
+        if unknown:
+            raise PowerError(
+                f"Unknown effect(s) {', '.join(map(repr, unknown))}; the analysis model's "
+                f"fixed effects are: {', '.join(names_all)}."
+            )
+        cols = [names_all.index(e) for e in effects]
+    names = [names_all[j] for j in cols]
+    truth = np.array([float(spec.fixed.get(n, 0.0)) for n in names])
+    problem = _Problem(
+        uuid.uuid4().hex, sim, beta, theta, spec.sigma, fit, start, test, alpha, tuple(cols)
+    )
+    return problem, names, truth
+
+
+def power(
+    spec: ModelSpec,
+    design: Design | pd.DataFrame,
+    *,
+    nsim: int = 1000,
+    alpha: float = 0.05,
+    test: str = "satterthwaite",
+    effects: Sequence[str] | str | None = None,
+    formula: str | None = None,
+    seed: SeedLike = None,
+    n_jobs: int = 1,
+    backend: Any = None,
+    progress: Callable[[int, int], None] | None = None,
+    chunk_size: int | None = None,
+    show_progress: bool = False,
+) -> PowerResult:
+    """Power of every fixed effect by simulation: simulate, refit, test, count.
+
+    Args:
+        spec: the ground truth (fixed effects, random-effect SDs/correlations, sigma).
+        design: the study (`Design`; its conditions are built once from ``seed``), or a
+            DataFrame of conditions.
+        nsim: number of simulations (at least 1,000 for a stable estimate; the table's
+            Monte-Carlo CI says how precise it is).
+        alpha: significance level.
+        test: ``"satterthwaite"`` (t test with lmerTest's df; the default), ``"wald"``
+            (z test; anticonservative with few subjects or items), ``"kr"``
+            (Kenward-Roger t test; slow: one dense computation per replicate), ``"lrt"``
+            (likelihood ratio of ML fits with and without each effect; one extra refit
+            per effect).
+        effects: names of the fixed effects to test (default: all).
+        formula: analysis formula when it differs from the spec's (e.g. a model that
+            omits a random slope); responses are drawn from the spec's model.
+        seed: int, Generator, SeedSequence or None.
+        n_jobs: worker processes (-1: all cores); ignored for ``backend="dask"``.
+        backend: None/"local"/"processes", "dask" (a ``dask.distributed.Client`` or a
+            scheduler address ``"tcp://host:8786"`` may be given directly).
+        progress: callback ``progress(done, total)`` after each chunk.
+        chunk_size: replicates per chunk (default: up to 250).
+        show_progress: tqdm progress bar.
+
+    Returns:
+        `PowerResult` (``.table``, ``.estimates``, ``.extend(nsim=...)``).
+
+    Raises:
+        PowerError: bad arguments, or more than 10% of refits failed.
+
+    Ctrl-C returns the simulations finished so far, with a warning.
+
+    Example:
+        >>> from lmmcore import PRESETS
+        >>> p5 = PRESETS["P5"]
+        >>> r = power(p5.spec, p5.design.with_size(subjects=8), nsim=10, test="wald", seed=2)
+        >>> list(r.table.index), r.nsim
+        (['(Intercept)', 'REPETITION'], 10)
+    """
+    if test not in TESTS:
+        raise PowerError(f"Unknown test {test!r}; use one of {', '.join(TESTS)}.")
+    nsim = _check_count(nsim, "nsim")
+    if isinstance(alpha, bool) or not isinstance(alpha, float | int) or not 0 < alpha < 1:
+        raise PowerError(f"alpha must be strictly between 0 and 1, got {alpha!r}.")
+    if test == "kr":
+        warnings.warn(
+            "test='kr' (Kenward-Roger) is slow: a dense n x n computation per replicate; "
+            "'satterthwaite' gives nearly the same answer much faster.",
+            LmmWarning,
+            stacklevel=2,
+        )
+    client = None
+    if backend is not None and not isinstance(backend, str | Backend):
+        client, backend = backend, "dask"
+    root = seed_sequence(seed)
+    sims = np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, 0))
+    design_seed = np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, 1))
+    problem, names, truth = _make_problem(
+        spec, design, test, float(alpha), effects, formula, design_seed
+    )
+    opts = {
+        "n_jobs": n_jobs,
+        "backend": backend,
+        "progress": progress,
+        "chunk_size": chunk_size,
+        "show_progress": show_progress,
+        "client": client,
+    }
+    res = _simulate(problem, sims, 0, nsim, **opts)
+    return PowerResult(
+        names,
+        truth,
+        res["replicate"],
+        res["est"],
+        res["se"],
+        res["stat"],
+        res["df"],
+        res["p"],
+        res["status"],
+        test,
+        float(alpha),
+        res["errors"],
+        res["interrupted"],
+        problem,
+        sims,
+        nsim,
+        opts,
+    )._checked()
+
+
+# ----------------------------------------------------------------------------- curves
+
+
+def _resize(design: Design, sizes: Mapping[str, int]) -> Design:
+    try:
+        return design.with_size(**sizes)
+    except TypeError as exc:
+        raise PowerError(
+            f"Cannot vary {sorted(sizes)}; vary 'subjects', 'items', 'trials' or 'nested'."
+        ) from exc
+
+
+def power_curve(
+    spec: ModelSpec,
+    design: Design,
+    vary: Mapping[str, Sequence[int]],
+    **kwargs: Any,
+) -> pd.DataFrame:
+    """Power over a grid of design sizes: a tidy frame, one row per design point and effect.
+
+    ``vary`` maps ``subjects``/``items``/``trials`` to sizes; two entries give a 2-D grid
+    (for a heatmap). Every design point uses the same ``seed`` (common random numbers),
+    which makes curves smoother. Other arguments as `power`.
+
+    Example:
+        >>> from lmmcore import PRESETS
+        >>> p5 = PRESETS["P5"]
+        >>> df = power_curve(p5.spec, p5.design, {"subjects": [4, 8]}, nsim=5, test="wald",
+        ...                  seed=1, effects=["REPETITION"])
+        >>> df[["subjects", "effect", "n_valid"]].values.tolist()
+        [[4, 'REPETITION', 5], [8, 'REPETITION', 5]]
+    """
+    if not isinstance(vary, Mapping) or not vary:
+        raise PowerError("vary must be a dict such as {'subjects': [10, 20, 40]}.")
+    dims = list(vary)
+    frames = []
+    for values in itertools.product(*(list(vary[d]) for d in dims)):
+        sizes = dict(zip(dims, (int(v) for v in values), strict=True))
+        res = power(spec, _resize(design, sizes), **kwargs)
+        t = res.table.reset_index()
+        for d, v in sizes.items():
+            t.insert(0, d, v)
+        frames.append(t)
+    return pd.concat(frames, ignore_index=True)
+
+
+@dataclass(frozen=True)
+class SampleSizeResult:
+    """Outcome of `find_sample_size`: ``size`` is None when the target is not reachable."""
+
+    size: int | None
+    reachable: bool
+    message: str
+    evaluated: pd.DataFrame  # one row per size tried: size, power, ci_lower, ci_upper
+
+
+def find_sample_size(
+    spec: ModelSpec,
+    design: Design,
+    effect: str,
+    target: float = 0.8,
+    dimension: str = "subjects",
+    lower: int = 4,
+    upper: int = 200,
+    step: int | None = None,
+    **kwargs: Any,
+) -> SampleSizeResult:
+    """Smallest size whose power CI lower bound exceeds ``target``, by bisection.
+
+    Sizes ``lower, lower + step, ..., <= upper`` are searched (``step`` defaults to the
+    smallest increment the design accepts, e.g. the number of between-subject cells);
+    ``upper`` is tried first, and if even it does not reach the target the result says
+    so (e.g. P1 with few items: adding subjects cannot make up for them). Power is
+    assumed to increase with size; every point uses the same ``seed``.
+
+    Example:
+        >>> from lmmcore import PRESETS
+        >>> p5 = PRESETS["P5"]
+        >>> r = find_sample_size(p5.spec, p5.design, "REPETITION", target=0.99,
+        ...                      lower=2, upper=4, nsim=5, test="wald", seed=1)
+        >>> r.reachable
+        False
+    """
+    if not 0 < target < 1:
+        raise PowerError(f"target must be strictly between 0 and 1, got {target!r}.")
+    if dimension not in ("subjects", "items", "trials"):
+        raise PowerError(f"dimension must be 'subjects', 'items' or 'trials', got {dimension!r}.")
+    if not (isinstance(lower, int) and isinstance(upper, int) and 1 <= lower <= upper):
+        raise PowerError(f"Need integers 1 <= lower <= upper, got {lower!r}, {upper!r}.")
+    candidates = []
+    for n in range(lower, upper + 1, step or 1):
+        try:
+            d = _resize(design, {dimension: n})
+            d.n_rows  # noqa: B018 - validates sizes
+        except DesignError:
+            continue
+        candidates.append(n)
+    if not candidates:
+        raise PowerError(f"No {dimension} count in [{lower}, {upper}] fits this design.")
+    rows: dict[int, dict] = {}
+
+    def ok(i: int) -> bool:
+        n = candidates[i]
+        t = power(spec, _resize(design, {dimension: n}), effects=[effect], **kwargs).table
+        r = t.loc[effect]
+        rows[n] = {dimension: n, **r[["power", "ci_lower", "ci_upper", "n_valid"]].to_dict()}
+        return bool(r["ci_lower"] > target)
+
+    frame = lambda: pd.DataFrame(sorted(rows.values(), key=lambda r: r[dimension]))  # noqa: E731
+    if not ok(len(candidates) - 1):
+        top = rows[candidates[-1]]
+        return SampleSizeResult(
+            None,
+            False,
+            f"Target power {target:.0%} for {effect} is not reached with {dimension} <= "
+            f"{candidates[-1]}: power there is {top['power']:.3f} (95% CI "
+            f"{top['ci_lower']:.3f}-{top['ci_upper']:.3f}). Increase another dimension "
+            "(e.g. items) or the upper bound.",
+            frame(),
+        )
+    lo, hi = -1, len(candidates) - 1  # ok(hi) is True; ok(lo) False or below range
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if ok(mid):
+            hi = mid
+        else:
+            lo = mid
+    n = candidates[hi]
+    return SampleSizeResult(
+        n,
+        True,
+        f"{dimension} = {n}: power {rows[n]['power']:.3f} for {effect}, 95% CI lower bound "
+        f"{rows[n]['ci_lower']:.3f} > {target}.",
+        frame(),
+    )
