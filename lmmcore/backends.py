@@ -60,15 +60,16 @@ class ProcessBackend(Backend):
     def map(
         self, fn: ChunkFn, problem: Any, bounds: Sequence[Chunk], root: Any
     ) -> Iterator[tuple[Chunk, Any]]:
-        with ProcessPoolExecutor(max_workers=self.n_jobs) as pool:
+        pool = ProcessPoolExecutor(max_workers=self.n_jobs)
+        clean = False
+        try:
             futs = {pool.submit(fn, problem, a, b, root): (a, b) for a, b in bounds}
-            try:
-                for fut in as_completed(futs):
-                    yield futs[fut], fut.result()
-            except BaseException:
-                for f in futs:
-                    f.cancel()
-                raise
+            for fut in as_completed(futs):
+                yield futs[fut], fut.result()
+            clean = True
+        finally:
+            # on an interrupt or error: drop queued chunks, do not wait for running ones
+            pool.shutdown(wait=clean, cancel_futures=not clean)
 
 
 class DaskBackend(Backend):

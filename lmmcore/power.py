@@ -55,6 +55,9 @@ TESTS = ("wald", "satterthwaite", "kr", "lrt")
 DEFAULT_CHUNK = 250
 #: Largest fraction of failed refits tolerated before `power` raises PowerError.
 MAX_FAILED_FRACTION = 0.10
+#: Below this many levels of a grouping factor `power` warns that the Wald z test is
+#: anticonservative.
+WALD_MIN_LEVELS = 30
 
 
 # ----------------------------------------------------------------------------- problem
@@ -579,6 +582,17 @@ def power(
     problem, names, truth = _make_problem(
         spec, design, test, float(alpha), effects, formula, design_seed
     )
+    if test == "wald":
+        few = min(((b.nlevels, b.group) for b in problem.fit.blocks), default=None)
+        if few is not None and few[0] < WALD_MIN_LEVELS:
+            warnings.warn(
+                f"The Wald z test ignores the uncertainty of the variance estimates: with "
+                f"only {few[0]} levels of {few[1]!r} it rejects true null hypotheses more "
+                "often than alpha (anticonservative), and power is overstated. Use "
+                "test='satterthwaite'.",
+                LmmWarning,
+                stacklevel=2,
+            )
     opts = {
         "n_jobs": n_jobs,
         "backend": backend,
