@@ -203,8 +203,7 @@ def _finish(engine, resp, theta, fval, converged, iters, fallback, REML) -> Batc
         sl = sl[ok[sl]]
         if sl.size == 0:
             continue
-        _, _, r2, ex = engine._factor(theta[sl], sl, resp, full=True)
-        MW = ex["MW"]
+        _, _, r2, MW = engine.kernel_parts(theta[sl], sl, resp)
         XtVX = MW[:, :p, :p]
         beta[sl] = np.linalg.solve(XtVX, MW[:, :p, p][:, :, None])[..., 0]
         sig2 = r2 / dof
