@@ -90,8 +90,8 @@ def batch_satterthwaite(
         idx = ok[start : start + step]
         pts = (fits.theta[idx, None, :] + h * offs[None]).reshape(-1, d)
         reps = np.repeat(idx, npts)
-        ld, ldrx, r2, ex = engine._factor(pts, reps, resp, full=True)
-        W = np.linalg.inv(ex["MW"][:, :p, :p])
+        ld, ldrx, r2, MW = engine.kernel_parts(pts, reps, resp)
+        W = np.linalg.inv(MW[:, :p, :p])
         Wd = np.diagonal(W, axis1=1, axis2=2).reshape(idx.size, npts, p)
         a = (ld + ldrx if REML else ld).reshape(idx.size, npts)
         r2 = r2.reshape(idx.size, npts)
