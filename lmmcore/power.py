@@ -10,9 +10,10 @@ number of workers or the backend, and :meth:`PowerResult.extend` adds replicates
 Example:
     >>> from lmmcore import PRESETS
     >>> p1 = PRESETS["P1"]
-    >>> res = power(p1.spec, p1.design.with_size(subjects=20), nsim=20, test="wald", seed=1)
-    >>> res.table.loc["X_i", ["true_value", "n_valid"]].tolist()
-    [50.0, 20]
+    >>> res = power(p1.spec, p1.design.with_size(subjects=20), nsim=20, seed=1)
+    >>> row = res.table.loc["X_i"]
+    >>> float(row["true_value"]), int(row["n_valid"]), row["quantity"]
+    (50.0, 20, 'power')
     >>> res.extend(nsim=10).nsim
     30
 """
@@ -302,7 +303,7 @@ class PowerResult:
         Example:
             >>> from lmmcore import PRESETS
             >>> p = PRESETS["P5"]
-            >>> r = power(p.spec, p.design.with_size(subjects=8), nsim=4, test="wald", seed=3)
+            >>> r = power(p.spec, p.design.with_size(subjects=8), nsim=4, seed=3)
             >>> r.extend(nsim=4).nsim
             8
         """
@@ -557,7 +558,7 @@ def power(
     Example:
         >>> from lmmcore import PRESETS
         >>> p5 = PRESETS["P5"]
-        >>> r = power(p5.spec, p5.design.with_size(subjects=8), nsim=10, test="wald", seed=2)
+        >>> r = power(p5.spec, p5.design.with_size(subjects=8), nsim=10, seed=2)
         >>> list(r.table.index), r.nsim
         (['(Intercept)', 'REPETITION'], 10)
     """
@@ -650,7 +651,7 @@ def power_curve(
     Example:
         >>> from lmmcore import PRESETS
         >>> p5 = PRESETS["P5"]
-        >>> df = power_curve(p5.spec, p5.design, {"subjects": [4, 8]}, nsim=5, test="wald",
+        >>> df = power_curve(p5.spec, p5.design, {"subjects": [4, 8]}, nsim=5,
         ...                  seed=1, effects=["REPETITION"])
         >>> df[["subjects", "effect", "n_valid"]].values.tolist()
         [[4, 'REPETITION', 5], [8, 'REPETITION', 5]]
@@ -702,7 +703,7 @@ def find_sample_size(
         >>> from lmmcore import PRESETS
         >>> p5 = PRESETS["P5"]
         >>> r = find_sample_size(p5.spec, p5.design, "REPETITION", target=0.99,
-        ...                      lower=2, upper=4, nsim=5, test="wald", seed=1)
+        ...                      lower=2, upper=4, nsim=5, seed=1)
         >>> r.reachable
         False
     """
