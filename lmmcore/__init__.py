@@ -26,6 +26,7 @@ from lmmcore.errors import (
 )
 from lmmcore.fit import fit
 from lmmcore.formula import parse_formula
+from lmmcore.power import PowerResult, SampleSizeResult, find_sample_size, power, power_curve
 from lmmcore.presets import PRESETS, Preset
 from lmmcore.result import LMMResult
 from lmmcore.simulate import simulate
@@ -40,7 +41,12 @@ __all__ = [
     "MAX_ROWS",
     "PRESETS",
     "ModelSpec",
+    "PowerResult",
     "Preset",
+    "SampleSizeResult",
+    "find_sample_size",
+    "power",
+    "power_curve",
     "Covariate",
     "Design",
     "Factor",

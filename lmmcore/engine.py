@@ -166,12 +166,22 @@ class Engine:
             t_off.append(len(tr_r))
         i64 = np.int64
         return (
-            self.k1, np.asarray(r1, i64), np.asarray(c1, i64), np.ascontiguousarray(self.D1),
-            np.ascontiguousarray(self.Z1tX), np.ascontiguousarray(self.XtX),
-            np.ascontiguousarray(self.ZtZ12), np.ascontiguousarray(self.ZtZ22),
-            np.ascontiguousarray(self.Z2tX), np.array(b_off, i64), np.array(b_L, i64),
-            np.array(b_k, i64), np.array(b_toff, i64), np.array(tr_r, i64),
-            np.array(tr_c, i64), np.array(t_off, i64),
+            self.k1,
+            np.asarray(r1, i64),
+            np.asarray(c1, i64),
+            np.ascontiguousarray(self.D1),
+            np.ascontiguousarray(self.Z1tX),
+            np.ascontiguousarray(self.XtX),
+            np.ascontiguousarray(self.ZtZ12),
+            np.ascontiguousarray(self.ZtZ22),
+            np.ascontiguousarray(self.Z2tX),
+            np.array(b_off, i64),
+            np.array(b_L, i64),
+            np.array(b_k, i64),
+            np.array(b_toff, i64),
+            np.array(tr_r, i64),
+            np.array(tr_c, i64),
+            np.array(t_off, i64),
         )
 
     def kernel_parts(
@@ -188,13 +198,51 @@ class Engine:
         M = thetas.shape[0]
         ld, ldrx, r2 = np.empty(M), np.empty(M), np.empty(M)
         MW = np.empty((M, self.p + 1, self.p + 1))
-        (k1, r1, c1, D1, Z1tX, XtX, ZtZ12, ZtZ22, Z2tX, b_off, b_L, b_k, b_toff, tr_r, tr_c,
-         t_off) = self._kernel_args
+        (
+            k1,
+            r1,
+            c1,
+            D1,
+            Z1tX,
+            XtX,
+            ZtZ12,
+            ZtZ22,
+            Z2tX,
+            b_off,
+            b_L,
+            b_k,
+            b_toff,
+            tr_r,
+            tr_c,
+            t_off,
+        ) = self._kernel_args
         criterion_parts(
-            thetas, reps, k1, r1, c1, D1, Z1tX, np.ascontiguousarray(resp.Z1tY), XtX,
-            np.ascontiguousarray(resp.XtY), resp.yty, ZtZ12, ZtZ22, Z2tX,
-            np.ascontiguousarray(resp.Z2tY), b_off, b_L, b_k, b_toff, tr_r, tr_c, t_off,
-            ld, ldrx, r2, MW,
+            thetas,
+            reps,
+            k1,
+            r1,
+            c1,
+            D1,
+            Z1tX,
+            np.ascontiguousarray(resp.Z1tY),
+            XtX,
+            np.ascontiguousarray(resp.XtY),
+            resp.yty,
+            ZtZ12,
+            ZtZ22,
+            Z2tX,
+            np.ascontiguousarray(resp.Z2tY),
+            b_off,
+            b_L,
+            b_k,
+            b_toff,
+            tr_r,
+            tr_c,
+            t_off,
+            ld,
+            ldrx,
+            r2,
+            MW,
         )
         return ld, ldrx, r2, MW
 

@@ -88,9 +88,34 @@ def _apply_lam2t_rows(M: np.ndarray, lams: np.ndarray, b_off, b_L, b_k, out: np.
 
 
 @njit(cache=True)
-def criterion_parts(thetas, reps, k1, tr1_r, tr1_c, D1, Z1tX, Z1tY, XtX, XtY, yty,
-                    ZtZ12, ZtZ22, Z2tX, Z2tY, b_off, b_L, b_k, b_toff, tr_r, tr_c, t_off,
-                    out_ld, out_ldrx, out_r2, out_MW):
+def criterion_parts(
+    thetas,
+    reps,
+    k1,
+    tr1_r,
+    tr1_c,
+    D1,
+    Z1tX,
+    Z1tY,
+    XtX,
+    XtY,
+    yty,
+    ZtZ12,
+    ZtZ22,
+    Z2tX,
+    Z2tY,
+    b_off,
+    b_L,
+    b_k,
+    b_toff,
+    tr_r,
+    tr_c,
+    t_off,
+    out_ld,
+    out_ldrx,
+    out_r2,
+    out_MW,
+):
     """log|L|^2, log|R_X|^2, r^2 and the reduced [X y] cross-product for each pair.
 
     A pair whose factorisation fails gets NaN.
