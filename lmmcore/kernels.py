@@ -135,7 +135,6 @@ def criterion_parts(
     G = np.empty((q2, q2))
     W2 = np.empty((q2, p + 1))
     R2 = np.empty((q2, p + 1))
-    L21all = np.empty((L1 * k1, q2))
     C0 = np.empty((k1, q2))
     C = np.empty((k1, q2))
     A = np.empty((k1, k1))
@@ -201,9 +200,13 @@ def criterion_parts(
                         C0[i, r] = s
                 _apply_lam2_cols(C0, lams2, b_off, b_L, b_k, C)
                 _forward(A, C)
-                for i in range(k1):
-                    for r in range(q2):
-                        L21all[lv * k1 + i, r] = C[i, r]
+                # Schur complement, lower triangle only (all the Cholesky reads)
+                for r in range(q2):
+                    for t in range(r + 1):
+                        s = 0.0
+                        for a in range(k1):
+                            s += C[a, r] * C[a, t]
+                        G[r, t] -= s
                 for r in range(q2):
                     for c in range(p + 1):
                         s = 0.0
@@ -216,7 +219,6 @@ def criterion_parts(
             out_r2[m] = np.nan
             continue
         if q2 > 0:
-            G -= np.dot(L21all.T.copy(), L21all)
             if not _chol_inplace(G):
                 out_ld[m] = np.nan
                 out_ldrx[m] = np.nan

@@ -143,6 +143,8 @@ def _newton(
         free = ~(at_bound & ~kick & (g >= 0))
         step = _newton_steps(g, H, free)
         step = np.where(kick, 0.0, step)
+        # Newton's predicted decrease; once tiny, the full step lands on the optimum
+        pred = -(np.einsum("ri,ri->r", g, step) + 0.5 * np.einsum("ri,rij,rj->r", step, H, step))
         # backtracking projected line search, all replicates at once
         alpha = np.ones(idx.size)
         new_theta = theta[idx].copy()
@@ -165,6 +167,7 @@ def _newton(
         decrease = fval[idx] - new_f
         pg = np.where(free, g, 0.0)
         small = (decrease < ftol) & (moved < 1e-6) & (np.abs(pg).max(axis=1) < 1e-3)
+        small |= (alpha == 1.0) & (np.abs(pred) < 1e-10) & ~kick.any(axis=1)
         theta[idx] = new_theta
         fval[idx] = new_f
         converged[idx[small & ~bad]] = True
