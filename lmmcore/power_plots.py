@@ -76,6 +76,7 @@ def power_curve_figure(
                 x=np.concatenate([xs, xs[::-1]]),
                 y=np.concatenate([d["ci_upper"].to_numpy(), d["ci_lower"].to_numpy()[::-1]]),
                 fill="toself",
+                mode="lines",
                 fillcolor=_rgba(color, 0.18),
                 line={"width": 0},
                 hoverinfo="skip",
@@ -212,7 +213,12 @@ def smallest_size(
         f"{what} (power there {top['power']:.3f}, 95% CI {top['ci_lower']:.3f} to "
         f"{top['ci_upper']:.3f})."
     )
-    if len(d) >= 2 and top["power"] - d.iloc[-2]["power"] < 0.02:
+    if top["ci_upper"] - top["ci_lower"] > 0.15:
+        msg += (
+            " The estimates are too imprecise to say whether power is still rising: "
+            "use more simulations."
+        )
+    elif len(d) >= 2 and top["power"] - d.iloc[-2]["power"] < 0.02:
         msg += (
             f" Power has almost stopped rising: adding {what} cannot make up for too few "
             f"{other}. Increase the number of {other}."

@@ -42,7 +42,7 @@ RISING = curve([0.2, 0.5, 0.82, 0.97], [0.17, 0.47, 0.79, 0.96], [0.23, 0.53, 0.
 def test_curve_figure_has_ribbon_line_and_target():
     fig = power_curve_figure(RISING, "subjects", target=0.8)
     ribbon, line = fig.data
-    assert ribbon.fill == "toself" and ribbon.name == "X 95% CI"
+    assert ribbon.fill == "toself" and ribbon.mode == "lines" and ribbon.name == "X 95% CI"
     np.testing.assert_allclose(ribbon.y, [0.23, 0.53, 0.85, 0.98, 0.96, 0.79, 0.47, 0.17])
     assert list(ribbon.x) == [10, 20, 40, 80, 80, 40, 20, 10]
     assert line.name == "X"
@@ -105,6 +105,8 @@ def test_smallest_size_plateau_says_add_items():
     assert not r.reachable and r.size is None
     assert "not reached with up to 80 subjects" in r.message
     assert "Increase the number of items" in r.message
+    vague = curve([0.3, 0.4, 0.4, 0.4], [0.1, 0.2, 0.2, 0.2], [0.5, 0.6, 0.6, 0.6])
+    assert "too imprecise" in smallest_size(vague, "X", "subjects", 0.8).message
 
 
 def test_diagnostics_table_columns():

@@ -8,6 +8,7 @@ cached `power_point` (plain hashable arguments); the finished curve is kept in
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import json
 import re
@@ -112,6 +113,17 @@ def power_point(
     return table, msgs
 
 
+def _outside_cache(update: Callable[[int, int], None]) -> Callable[[int, int], None]:
+    """Wrap a progress-bar update so that it runs in the caller's context.
+
+    Streamlit records st.* calls made while a cached function runs and replays them on
+    cache hits; running the update in a context copied before the call keeps it out of
+    that record (the bar is the caller's, and is emptied after the run).
+    """
+    ctx = contextvars.copy_context()
+    return lambda done, total: ctx.run(update, done, total)
+
+
 def design_points(vary: dict[str, list[int]]) -> list[tuple[tuple[str, int], ...]]:
     """All combinations of the sizes in ``vary`` (the order of `lmmcore.power_curve`)."""
     dims = list(vary)
@@ -140,7 +152,7 @@ def run_curve(settings: dict, bar) -> None:
                     text=f"Design point {i + 1} of {n}: {label} ({done}/{total} simulations)",
                 )
 
-            _PROGRESS[0] = within
+            _PROGRESS[0] = _outside_cache(within)
             try:
                 table, w = power_point(
                     settings["spec_json"],
@@ -303,7 +315,7 @@ def show_results(target: float) -> None:
         st.warning(msg)
     effects = list(dict.fromkeys(df["effect"]))
 
-    st.subheader("Power curve")
+    st.subheader("Results")
     if len(dims) == 1:
         zero = bool((df["true_value"] == 0).any())
         fig = power_curve_figure(df, dims[0], target=target, alpha=run["alpha"] if zero else None)
@@ -381,7 +393,9 @@ def extend_controls(df: pd.DataFrame, run: dict) -> None:
     if not clicked:
         return
     bar = st.progress(0.0, text=f"{label}: adding {EXTRA_NSIM:,} simulations")
-    _PROGRESS[0] = lambda done, total: bar.progress(done / total, text=f"{done}/{total}")
+    _PROGRESS[0] = _outside_cache(
+        lambda done, total: bar.progress(done / total, text=f"{done}/{total}")
+    )
     try:
         table, w = power_point(
             run["spec_json"],
