@@ -1,0 +1,258 @@
+"""Plotly figures and small summaries for power curves (no Streamlit here).
+
+The input is the tidy frame of `lmmcore.power_curve` (one row per design point and effect,
+with ``power``, ``ci_lower``, ``ci_upper``, and one column per varied dimension such as
+``subjects`` or ``items``).
+
+Example:
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"subjects": [10, 20, 40], "effect": "X", "power": [0.3, 0.7, 0.95],
+    ...                    "ci_lower": [0.2, 0.6, 0.9], "ci_upper": [0.4, 0.8, 0.99]})
+    >>> smallest_size(df, "X", "subjects", target=0.8).size
+    40
+    >>> len(power_curve_figure(df, "subjects", target=0.8).data)  # CI ribbon and line
+    2
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+__all__ = [
+    "SmallestSize",
+    "diagnostics_table",
+    "power_curve_figure",
+    "power_heatmap_figure",
+    "smallest_size",
+]
+
+_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2")
+_LABELS = {"subjects": "Number of subjects", "items": "Number of items", "trials": "Trials"}
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    h = hex_color.lstrip("#")
+    r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def _effects(df: pd.DataFrame, effects: Sequence[str] | None) -> list[str]:
+    names = list(dict.fromkeys(df["effect"]))
+    if effects is None:
+        return names
+    unknown = [e for e in effects if e not in names]
+    if unknown:
+        raise ValueError(f"Effect(s) not in the curve: {', '.join(unknown)}.")
+    return list(effects)
+
+
+def power_curve_figure(
+    df: pd.DataFrame,
+    x: str = "subjects",
+    target: float | None = 0.8,
+    effects: Sequence[str] | None = None,
+    alpha: float | None = None,
+) -> go.Figure:
+    """Power against one design dimension: a line per effect with its 95% CI ribbon.
+
+    A dashed line marks the ``target`` power and, when given, a dotted one ``alpha`` (where a
+    zero effect's rejection rate, its type I error, should lie). Traces per effect: the CI
+    ribbon (named ``"<effect> 95% CI"``) and the line (named ``effect``); then the target.
+    """
+    if x not in df.columns:
+        raise ValueError(f"The curve has no column {x!r}.")
+    fig = go.Figure()
+    for i, name in enumerate(_effects(df, effects)):
+        d = df[df["effect"] == name].sort_values(x)
+        color = _COLORS[i % len(_COLORS)]
+        xs = d[x].to_numpy()
+        fig.add_trace(
+            go.Scatter(
+                x=np.concatenate([xs, xs[::-1]]),
+                y=np.concatenate([d["ci_upper"].to_numpy(), d["ci_lower"].to_numpy()[::-1]]),
+                fill="toself",
+                mode="lines",
+                fillcolor=_rgba(color, 0.18),
+                line={"width": 0},
+                hoverinfo="skip",
+                name=f"{name} 95% CI",
+                legendgroup=name,
+                showlegend=False,
+            )
+        )
+        zero = "true_value" in d.columns and bool((d["true_value"] == 0).all())
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=d["power"].to_numpy(),
+                mode="lines+markers",
+                name=f"{name} (type I error)" if zero else name,
+                legendgroup=name,
+                line={"color": color, "dash": "dot" if zero else "solid"},
+                customdata=np.column_stack([d["ci_lower"], d["ci_upper"]]),
+                hovertemplate=(
+                    f"{name}<br>{x} = %{{x}}<br>power = %{{y:.3f}}"
+                    "<br>95% CI %{customdata[0]:.3f} to %{customdata[1]:.3f}<extra></extra>"
+                ),
+            )
+        )
+    if target is not None:
+        fig.add_hline(
+            y=target,
+            line={"dash": "dash", "color": "gray"},
+            annotation_text=f"target {target:.0%}",
+            annotation_position="bottom right",
+        )
+    if alpha is not None:
+        fig.add_hline(
+            y=alpha,
+            line={"dash": "dot", "color": "gray"},
+            annotation_text=f"alpha {alpha:g}",
+            annotation_position="top right",
+        )
+    fig.update_layout(
+        title="Power curve",
+        xaxis_title=_LABELS.get(x, x),
+        yaxis_title="Power (share of significant simulations)",
+        yaxis={"range": [0, 1.02]},
+        legend_title_text="Effect",
+        margin={"t": 50},
+    )
+    return fig
+
+
+def power_heatmap_figure(
+    df: pd.DataFrame,
+    effect: str,
+    x: str = "subjects",
+    y: str = "items",
+    target: float | None = 0.8,
+) -> go.Figure:
+    """Power of one effect over a 2-D grid (``x`` by ``y``), each cell labelled with its value.
+
+    Cells whose CI lower bound exceeds ``target`` are marked with a star.
+    """
+    for col in (x, y):
+        if col not in df.columns:
+            raise ValueError(f"The curve has no column {col!r}.")
+    d = df[df["effect"] == effect]
+    if d.empty:
+        raise ValueError(f"Effect {effect!r} is not in the curve.")
+    z = d.pivot_table(index=y, columns=x, values="power").sort_index().sort_index(axis=1)
+    lo = d.pivot_table(index=y, columns=x, values="ci_lower").reindex_like(z)
+    text = z.map(lambda v: f"{v:.2f}")
+    if target is not None:
+        text = text.where(~(lo > target), text + "★")
+    fig = go.Figure(
+        go.Heatmap(
+            z=z.to_numpy(),
+            x=[str(v) for v in z.columns],
+            y=[str(v) for v in z.index],
+            text=text.to_numpy(),
+            texttemplate="%{text}",
+            zmin=0,
+            zmax=1,
+            colorscale="Viridis",
+            colorbar={"title": "Power"},
+            hovertemplate=f"{x} = %{{x}}<br>{y} = %{{y}}<br>power = %{{z:.3f}}<extra></extra>",
+        )
+    )
+    title = f"Power for {effect}"
+    if target is not None:
+        title += f" (★: 95% CI lower bound above {target:.0%})"
+    fig.update_layout(
+        title=title,
+        xaxis_title=_LABELS.get(x, x),
+        yaxis_title=_LABELS.get(y, y),
+        xaxis={"type": "category"},
+        yaxis={"type": "category"},
+    )
+    return fig
+
+
+@dataclass(frozen=True)
+class SmallestSize:
+    """The smallest size on the curve whose power CI lower bound exceeds the target."""
+
+    size: int | None
+    reachable: bool
+    message: str
+
+
+def smallest_size(
+    df: pd.DataFrame, effect: str, dimension: str = "subjects", target: float = 0.8
+) -> SmallestSize:
+    """Read the smallest ``dimension`` that reaches ``target`` off a 1-D curve.
+
+    Uses the CI lower bound (so the answer holds despite Monte-Carlo error), as
+    `lmmcore.find_sample_size` does. When no point reaches it, the message says so plainly.
+    """
+    d = df[df["effect"] == effect].sort_values(dimension)
+    if d.empty:
+        raise ValueError(f"Effect {effect!r} is not in the curve.")
+    hit = d[d["ci_lower"] > target]
+    what = dimension if dimension != "subjects" else "subjects"
+    if not hit.empty:
+        r = hit.iloc[0]
+        n = int(r[dimension])
+        return SmallestSize(
+            n,
+            True,
+            f"{effect}: {n} {what} reach {target:.0%} power (power {r['power']:.3f}, "
+            f"95% CI lower bound {r['ci_lower']:.3f}).",
+        )
+    top = d.iloc[-1]
+    other = {"subjects": "items", "items": "subjects"}.get(dimension, "another dimension")
+    msg = (
+        f"{effect}: {target:.0%} power is not reached with up to {int(top[dimension])} "
+        f"{what} (power there {top['power']:.3f}, 95% CI {top['ci_lower']:.3f} to "
+        f"{top['ci_upper']:.3f})."
+    )
+    if top["ci_upper"] - top["ci_lower"] > 0.15:
+        msg += (
+            " The estimates are too imprecise to say whether power is still rising: "
+            "use more simulations."
+        )
+    elif len(d) >= 2 and top["power"] - d.iloc[-2]["power"] < 0.02:
+        msg += (
+            f" Power has almost stopped rising: adding {what} cannot make up for too few "
+            f"{other}. Increase the number of {other}."
+        )
+    else:
+        msg += f" Try more {what}, or more {other}."
+    return SmallestSize(None, False, msg)
+
+
+DIAGNOSTIC_COLUMNS = {
+    "quantity": "Quantity",
+    "true_value": "True value",
+    "power": "Rejection rate",
+    "ci_lower": "95% CI low",
+    "ci_upper": "95% CI high",
+    "mcse": "MC SE",
+    "nsim": "Simulations",
+    "bias": "Bias",
+    "rmse": "RMSE",
+    "mean_se": "Mean SE",
+    "sd_estimate": "SD of estimates",
+    "coverage": "CI coverage",
+    "n_singular": "Singular fits",
+    "n_not_converged": "Not converged",
+    "n_failed": "Failed",
+}
+
+
+def diagnostics_table(df: pd.DataFrame, dims: Sequence[str]) -> pd.DataFrame:
+    """One row per design point and effect, with readable column names.
+
+    ``quantity`` is "type I error" for zero effects (their rejection rate should be near
+    alpha) and "power" otherwise; coverage should be near 1 - alpha.
+    """
+    cols = [*dims, "effect", *(c for c in DIAGNOSTIC_COLUMNS if c in df.columns)]
+    out = df[cols].rename(columns={"effect": "Effect", **DIAGNOSTIC_COLUMNS})
+    return out.reset_index(drop=True)

@@ -1,0 +1,161 @@
+"""AppTest checks of the "Power" page (views/power.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import lmmcore
+from views._common import SEED_KEY
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "app.py"
+POWER = "views/power.py"
+P1 = lmmcore.PRESETS["P1"]
+SMALL = P1.design.with_size(subjects=8, items=10)
+
+
+def open_page(small: bool = False) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    if small:
+        at.session_state["spec"] = P1.spec
+        at.session_state["design"] = SMALL
+    at.run()
+    at.switch_page(POWER).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def errors(at: AppTest) -> list[str]:
+    return [e.value for e in at.error]
+
+
+def test_power_page_renders_defaults_with_p1_fallback():
+    at = open_page()
+    assert at.title[0].value == "Power"
+    assert any("preset P1" in i.value for i in at.info)
+    assert at.multiselect(key="power_effects").value == ["X_i"]
+    assert at.selectbox(key="power_test").value == "satterthwaite"
+    assert at.number_input(key="power_nsim").value == 1000
+    assert at.number_input(key="power_target").value == 0.8
+    assert not errors(at)
+    assert any("cap" in c.value for c in at.caption)
+    assert "power_curve_df" not in at.session_state
+
+
+@pytest.mark.parametrize("text", ["10, twenty", "0, 10", "", "10.5"])
+def test_bad_vary_input_shows_error(text):
+    at = open_page()
+    at.text_input(key="power_subjects").set_value(text).run()
+    assert not at.exception, at.exception
+    assert errors(at), "expected an st.error for bad sizes"
+    assert at.button(key="power_run_button").disabled
+
+
+def test_design_error_is_shown_not_raised():
+    at = open_page(small=True)
+    at.radio(key="power_vary").set_value("items").run()
+    at.text_input(key="power_items").set_value("5, 10").run()  # odd: X_i varies between items
+    assert not at.exception, at.exception
+    assert errors(at)
+
+
+def test_small_run_matches_power_curve_and_extends():
+    at = open_page(small=True)
+    assert not at.info or not any("preset P1" in i.value for i in at.info)
+    at.session_state[SEED_KEY] = 7
+    at.selectbox(key="power_test").set_value("wald")
+    at.number_input(key="power_nsim").set_value(50)
+    at.text_input(key="power_subjects").set_value("6, 10").run()
+    at.button(key="power_run_button").click().run()
+    assert not at.exception, at.exception
+    df = at.session_state["power_curve_df"]
+    with pytest.warns(lmmcore.errors.LmmWarning):
+        ref = lmmcore.power_curve(
+            P1.spec, SMALL, {"subjects": [6, 10]}, nsim=50, test="wald", seed=7, effects=["X_i"]
+        )
+    np.testing.assert_array_equal(df["subjects"], ref["subjects"])
+    np.testing.assert_allclose(df["power"], ref["power"])
+    np.testing.assert_allclose(df["ci_lower"], ref["ci_lower"])
+    assert list(df["nsim"]) == [50, 50]
+    assert any("anticonservative" in w.value for w in at.warning)
+    assert len(at.get("plotly_chart")) == 1
+    assert len(at.dataframe) == 1
+    # Results survive a plain rerun.
+    at.run()
+    assert "power_curve_df" in at.session_state
+    assert len(at.get("plotly_chart")) == 1
+
+    # Add 1,000 more simulations to 10 subjects: equals one run of 1,050.
+    at.selectbox(key="power_extend_point").set_value("10 subjects")
+    at.button(key="power_extend").click().run()
+    assert not at.exception, at.exception
+    df2 = at.session_state["power_curve_df"]
+    row = df2[df2["subjects"] == 10].iloc[0]
+    assert row["nsim"] == 1050
+    with pytest.warns(lmmcore.errors.LmmWarning):
+        direct = lmmcore.power(
+            P1.spec, SMALL.with_size(subjects=10), nsim=50, test="wald", seed=7, effects=["X_i"]
+        ).extend(nsim=1000)
+    assert row["power"] == pytest.approx(direct.power("X_i"))
+    assert df2[df2["subjects"] == 6].iloc[0]["nsim"] == 50
+
+
+def test_two_dimensional_run_draws_heatmap():
+    at = open_page(small=True)
+    at.number_input(key="power_nsim").set_value(20)
+    at.selectbox(key="power_test").set_value("wald")
+    at.radio(key="power_vary").set_value("subjects and items").run()
+    at.text_input(key="power_subjects").set_value("6, 8")
+    at.text_input(key="power_items").set_value("6, 10").run()
+    at.button(key="power_run_button").click().run()
+    assert not at.exception, at.exception
+    df = at.session_state["power_curve_df"]
+    assert sorted(zip(df["subjects"], df["items"], strict=True)) == [
+        (6, 6),
+        (6, 10),
+        (8, 6),
+        (8, 10),
+    ]
+    charts = at.get("plotly_chart")
+    assert len(charts) == 1 and '"heatmap"' in charts[0].proto.spec
+
+
+def test_partial_results_kept_when_a_point_fails(monkeypatch):
+    """run_curve keeps the finished design points when a later one raises."""
+    import views.power as page
+
+    calls = []
+
+    def fake(*args):
+        calls.append(args)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        import pandas as pd
+
+        return pd.DataFrame({"subjects": [args[2][0][1]], "effect": ["X_i"], "power": [0.5]}), []
+
+    class Bar:
+        def progress(self, *a, **k):
+            pass
+
+        def empty(self):
+            pass
+
+    state: dict = {}
+    monkeypatch.setattr(page, "power_point", fake)
+    monkeypatch.setattr(page.st, "session_state", state)
+    settings = {
+        "points": [(("subjects", 6),), (("subjects", 8),), (("subjects", 10),)],
+        **dict.fromkeys(["spec_json", "design_json", "test", "effects"], ""),
+        "nsim": 1,
+        "alpha": 0.05,
+        "seed": 1,
+    }
+    with pytest.raises(KeyboardInterrupt):
+        page.run_curve(settings, Bar())
+    assert list(state["power_curve_df"]["subjects"]) == [6]
+    assert state["power_run"]["complete"] is False
