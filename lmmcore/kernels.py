@@ -201,12 +201,11 @@ def criterion_parts(
                 _apply_lam2_cols(C0, lams2, b_off, b_L, b_k, C)
                 _forward(A, C)
                 # Schur complement, lower triangle only (all the Cholesky reads)
-                for r in range(q2):
-                    for t in range(r + 1):
-                        s = 0.0
-                        for a in range(k1):
-                            s += C[a, r] * C[a, t]
-                        G[r, t] -= s
+                for a in range(k1):
+                    for r in range(q2):
+                        car = C[a, r]
+                        for t in range(r + 1):  # contiguous inner loop: vectorises
+                            G[r, t] -= car * C[a, t]
                 for r in range(q2):
                     for c in range(p + 1):
                         s = 0.0
