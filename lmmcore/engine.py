@@ -70,6 +70,44 @@ class Solution:
     u: np.ndarray  # random effects on the response scale (BLUPs): u = Lambda b (q,)
 
 
+SMALL_K = 4
+
+
+def small_cholesky(A: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factors of a stack of small SPD matrices (..., k, k).
+
+    Unrolled over the k x k entries and vectorised over the stack: for tiny k this is far
+    faster than one LAPACK call per matrix. Raises LinAlgError if a matrix is not PD.
+    """
+    k = A.shape[-1]
+    if k > SMALL_K:
+        return np.linalg.cholesky(A)
+    L = np.zeros_like(A)
+    for j in range(k):
+        d = A[..., j, j] - (L[..., j, :j] ** 2).sum(axis=-1)
+        if np.any(~(d > 0)):
+            raise np.linalg.LinAlgError("matrix is not positive definite")
+        ljj = np.sqrt(d)
+        L[..., j, j] = ljj
+        for i in range(j + 1, k):
+            L[..., i, j] = (A[..., i, j] - (L[..., i, :j] * L[..., j, :j]).sum(axis=-1)) / ljj
+    return L
+
+
+def small_lower_solve(L: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Solve L X = B for lower-triangular L (..., k, k) and B (..., k, c), stacked."""
+    k = L.shape[-1]
+    if k > SMALL_K:
+        return np.linalg.solve(L, B)
+    X = np.empty(np.broadcast_shapes(L.shape[:-1], B.shape[:-2] + (k,)) + (B.shape[-1],))
+    for i in range(k):
+        acc = B[..., i, :]
+        if i:
+            acc = acc - np.einsum("...j,...jc->...c", L[..., i, :i], X[..., :i, :])
+        X[..., i, :] = acc / L[..., i, i][..., None]
+    return X
+
+
 class Engine:
     """Profiled criterion for a fixed design (X, Z); see the module docstring."""
 
@@ -152,12 +190,12 @@ class Engine:
         lam1 = self._lam(thetas, 0)
         A11 = np.einsum("mki,lkj,mjh->mlih", lam1, self.D1, lam1, optimize=True)
         A11 += np.eye(self.k1)
-        L11 = np.linalg.cholesky(A11)
+        L11 = small_cholesky(A11)
         ld = 2.0 * np.log(np.diagonal(L11, axis1=-2, axis2=-1)).sum(axis=(1, 2))
         zy1 = np.moveaxis(resp.Z1tY[:, :, reps], 2, 0)[..., None]  # (M, L1, k1, 1)
         ZW1 = np.concatenate([np.broadcast_to(self.Z1tX, (M, *self.Z1tX.shape)), zy1], axis=3)
         R1 = np.einsum("mki,mlkc->mlic", lam1, ZW1)
-        c1 = np.linalg.solve(L11, R1)
+        c1 = small_lower_solve(L11, R1)
         MW = np.empty((M, p + 1, p + 1))
         MW[:, :p, :p] = self.XtX
         MW[:, :p, p] = resp.XtY[:, reps].T
@@ -169,12 +207,12 @@ class Engine:
             lams = [self._lam(thetas, i + 1) for i in range(len(self.rest))]
             C = np.einsum("mki,lkr->mlir", lam1, self.ZtZ12)
             C = self._right_lam2(C.reshape(M, self.L1 * self.k1, self.q2), lams)
-            L21 = np.linalg.solve(L11, C.reshape(M, self.L1, self.k1, self.q2))
+            L21 = small_lower_solve(L11, C.reshape(M, self.L1, self.k1, self.q2))
             G = self._left_lam2t(np.broadcast_to(self.ZtZ22, (M, self.q2, self.q2)), lams)
             G = self._right_lam2(G, lams)
             G += np.eye(self.q2)
             G -= np.einsum("mlkr,mlks->mrs", L21, L21)
-            L22 = np.linalg.cholesky(G)
+            L22 = small_cholesky(G) if self.q2 <= SMALL_K else np.linalg.cholesky(G)
             ld += 2.0 * np.log(np.diagonal(L22, axis1=-2, axis2=-1)).sum(axis=1)
             ZW2 = np.concatenate(
                 [np.broadcast_to(self.Z2tX, (M, self.q2, p)), resp.Z2tY[:, reps].T[:, :, None]],
@@ -186,7 +224,7 @@ class Engine:
             MW -= np.einsum("mrc,mrd->mcd", c2, c2)
             if full:
                 extra = dict(L21=L21, L22=L22, c2=c2, lams=lams)
-        RM = np.linalg.cholesky(MW)
+        RM = small_cholesky(MW)
         r2 = RM[:, p, p] ** 2
         ldRX2 = 2.0 * np.log(np.diagonal(RM[:, :p, :p], axis1=-2, axis2=-1)).sum(axis=1)
         if full:
