@@ -60,3 +60,8 @@ def print_table(header: list[str], rows: list[list[str]]) -> None:
 
 def fmt(x: float | None, spec: str = ".2f") -> str:
     return "n/a" if x is None else format(x, spec)
+
+
+def fmt_ratio(num: float | None, den: float | None) -> str:
+    """``num / den`` as e.g. ``12.3x``; ``n/a`` when either is missing."""
+    return "n/a" if not num or not den else f"{num / den:.1f}x"

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import argparse
 
-from _common import fmt, load_fixture, machine_line, median, print_table, time_ms
+from _common import fmt, fmt_ratio, load_fixture, machine_line, median, print_table, time_ms
 from _r import r_status, run_r
 from threadpoolctl import threadpool_limits
 
@@ -46,7 +46,7 @@ for (j in seq_len(ncol(cases))) {
     m <- lmer(f, d, REML = TRUE)
     ms[i] <- 1000 * (now() - t0)
   }
-  res[[cases[1, j]]] <- list(ms = ms, objective = REMLcrit(m), fixef = fixef(m))
+  res[[cases[1, j]]] <- list(ms = as.list(ms), objective = REMLcrit(m), fixef = fixef(m))
 }
 emit(res)
 """
@@ -86,7 +86,7 @@ def main() -> None:
                     str(len(df)),
                     fmt(py_ms),
                     fmt(r_ms),
-                    fmt(r_ms / py_ms, ".1f") + "x" if r else "n/a",
+                    fmt_ratio(r_ms, py_ms),
                     fmt(res.objective - r["objective"], "+.2e") if r else "n/a",
                     fmt(res.objective - fx["tight_refit"]["objective"], "+.2e"),
                 ]
