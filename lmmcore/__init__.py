@@ -8,7 +8,10 @@ Example:
 
 from __future__ import annotations
 
+from lmmcore.autora import DV, IV, SyntheticExperiment, VariableCollection, lmm_experiment
+from lmmcore.bootstrap import BootResult, bootMer
 from lmmcore.datasets import load_dataset
+from lmmcore.design import MAX_ROWS, Covariate, Design, Factor
 from lmmcore.errors import (
     BootstrapError,
     ConvergenceWarning,
@@ -24,11 +27,22 @@ from lmmcore.errors import (
 from lmmcore.fit import fit
 from lmmcore.formula import parse_formula
 from lmmcore.result import LMMResult
+from lmmcore.simulate import simulate
 from lmmcore.structure import build_structure
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DV",
+    "IV",
+    "MAX_ROWS",
+    "Covariate",
+    "Design",
+    "Factor",
+    "SyntheticExperiment",
+    "VariableCollection",
+    "lmm_experiment",
+    "BootResult",
     "BootstrapError",
     "ConvergenceWarning",
     "DataError",
@@ -40,9 +54,11 @@ __all__ = [
     "PowerError",
     "SingularFitWarning",
     "SpecError",
+    "bootMer",
     "build_structure",
     "fit",
     "load_dataset",
     "parse_formula",
+    "simulate",
     "__version__",
 ]

@@ -156,7 +156,8 @@ class Engine:
             Y = Y[:, None]
         Z1tY = np.asarray(self.Z1 @ Y).reshape(self.L1, self.k1, Y.shape[1])
         Z2tY = np.asarray(self.Z2t @ Y) if self.rest else np.zeros((0, Y.shape[1]))
-        return Responses(Z1tY, Z2tY, self.structure.X.T @ Y, np.einsum("ij,ij->j", Y, Y), Y)
+        XtY = np.einsum("np,nb->pb", self.structure.X, Y)  # no BLAS: batch-size independent
+        return Responses(Z1tY, Z2tY, XtY, np.einsum("ij,ij->j", Y, Y), Y)
 
     def _lam(self, thetas: np.ndarray, block_index: int) -> np.ndarray:
         b = self.structure.blocks[block_index]
@@ -188,7 +189,8 @@ class Engine:
         M = thetas.shape[0]
         p = self.p
         lam1 = self._lam(thetas, 0)
-        A11 = np.einsum("mki,lkj,mjh->mlih", lam1, self.D1, lam1, optimize=True)
+        # plain einsum loops (no BLAS): each pair's numbers do not depend on the batch size
+        A11 = np.einsum("mlij,mjh->mlih", np.einsum("mki,lkj->mlij", lam1, self.D1), lam1)
         A11 += np.eye(self.k1)
         L11 = small_cholesky(A11)
         ld = 2.0 * np.log(np.diagonal(L11, axis1=-2, axis2=-1)).sum(axis=(1, 2))

@@ -36,7 +36,9 @@ def seed_sequence(seed: SeedLike) -> np.random.SeedSequence:
             return np.random.SeedSequence(seed.integers(0, 2**63, size=4).tolist())
         return np.random.SeedSequence(seed.integers(0, 2**63, size=4).tolist())
     if seed is not None and (not isinstance(seed, int | np.integer) or seed < 0):
-        raise ValueError(f"seed must be a non-negative int, a numpy Generator or None, got {seed!r}.")
+        raise ValueError(
+            f"seed must be a non-negative int, a numpy Generator or None, got {seed!r}."
+        )
     return np.random.SeedSequence(seed)
 
 

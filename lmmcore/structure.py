@@ -405,7 +405,7 @@ def build_structure(
             )
         y = ys.to_numpy(dtype=float)
     else:
-        yy, _ = _model_matrix(parsed.response, df, "response", parsed.formula)
+        yy, _ = _model_matrix(f"0 + {parsed.response}", df, "response", parsed.formula)
         if yy.shape[1] != 1:
             raise DataError(f"The response {parsed.response!r} must be a single numeric column.")
         y = yy[:, 0]

@@ -1,0 +1,303 @@
+"""Parametric bootstrap (lme4's ``bootMer``) on the batched refit engine.
+
+Example:
+    >>> import lmmcore
+    >>> res = lmmcore.fit("Reaction ~ Days + (Days | Subject)", lmmcore.load_dataset("sleepstudy"))
+    >>> boot = lmmcore.bootMer(res, B=50, seed=1)
+    >>> boot.estimates.shape, boot.names[:2]
+    ((50, 6), ['(Intercept)', 'Days'])
+    >>> boot.ci(level=0.9).shape
+    (6, 2)
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from threadpoolctl import threadpool_limits
+
+from lmmcore.engine import Solution
+from lmmcore.errors import BootstrapError, LmmWarning
+from lmmcore.refit import BatchFit, refit_batch
+from lmmcore.result import LMMResult
+from lmmcore.simulate import SeedLike, child_seeds, draw_responses, seed_sequence
+
+CI_METHODS = ("perc", "basic", "norm")
+DEFAULT_CHUNK = 250
+
+
+@dataclass(frozen=True, eq=False)
+class BootResult:
+    """Bootstrap replicates of a statistic, with per-replicate fit status.
+
+    ``estimates`` is (B, p); failed replicates hold NaN and are excluded from every
+    interval and summary (and counted in ``status_counts``).
+    """
+
+    estimates: np.ndarray
+    names: list[str]
+    t0: np.ndarray
+    status: np.ndarray = field(default_factory=lambda: np.array([], dtype=str))
+    interrupted: bool = False
+
+    @property
+    def B(self) -> int:
+        return self.estimates.shape[0]
+
+    @property
+    def valid(self) -> np.ndarray:
+        return (self.status != "failed") & np.all(np.isfinite(self.estimates), axis=1)
+
+    def status_counts(self) -> dict[str, int]:
+        """Replicates by status: ok, singular, not converged, failed."""
+        out = {k: 0 for k in ("ok", "singular", "not converged", "failed")}
+        for s in self.status:
+            out[str(s)] = out.get(str(s), 0) + 1
+        return out
+
+    def ci(self, method: str = "perc", level: float = 0.95) -> np.ndarray:
+        """Bootstrap confidence intervals, (p, 2) with columns [lower, upper].
+
+        Methods as R's ``boot.ci``: ``"perc"`` (percentile, with boot's interpolation of
+        order statistics), ``"basic"`` (2 t0 - percentile), ``"norm"`` (normal with
+        bootstrap bias correction and SD).
+        """
+        if method not in CI_METHODS:
+            raise BootstrapError(
+                f"Unknown CI method {method!r}; use one of {', '.join(CI_METHODS)}."
+            )
+        if not isinstance(level, float | int) or not 0 < level < 1:
+            raise BootstrapError(f"level must be strictly between 0 and 1, got {level!r}.")
+        est = self.estimates[self.valid]
+        if est.shape[0] < 2:
+            raise BootstrapError("Fewer than 2 valid bootstrap replicates: no interval.")
+        a = (1 - level) / 2
+        if method == "norm":
+            bias = est.mean(axis=0) - self.t0
+            sd = est.std(axis=0, ddof=1)
+            z = stats.norm.ppf(1 - a)
+            centre = self.t0 - bias
+            return np.column_stack([centre - z * sd, centre + z * sd])
+        q = np.column_stack(
+            [_norm_inter(est[:, j], np.array([a, 1 - a])) for j in range(est.shape[1])]
+        ).T
+        if method == "perc":
+            return q
+        return np.column_stack([2 * self.t0 - q[:, 1], 2 * self.t0 - q[:, 0]])
+
+    def ci_frame(self, method: str = "perc", level: float = 0.95) -> pd.DataFrame:
+        ci = self.ci(method, level)
+        a = (1 - level) / 2
+        return pd.DataFrame(
+            ci, index=self.names, columns=[f"{100 * a:.1f} %", f"{100 * (1 - a):.1f} %"]
+        )
+
+    def summary(self, method: str = "perc", level: float = 0.95) -> pd.DataFrame:
+        """Per statistic: original, bias, std. error and CI (as R's boot print)."""
+        est = self.estimates[self.valid]
+        ci = self.ci(method, level)
+        return pd.DataFrame(
+            {
+                "original": self.t0,
+                "bias": est.mean(axis=0) - self.t0,
+                "std. error": est.std(axis=0, ddof=1),
+                "lower": ci[:, 0],
+                "upper": ci[:, 1],
+            },
+            index=self.names,
+        )
+
+
+def _norm_inter(t: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """boot's ``norm.inter``: quantiles at (R+1) alpha, interpolated on the normal scale."""
+    t = np.sort(t[np.isfinite(t)])
+    R = t.size
+    rk = (R + 1) * alpha
+    out = np.empty(alpha.size)
+    for i, r in enumerate(rk):
+        k = int(np.floor(r))
+        if abs(r - round(r)) < 1e-10 and 1 <= round(r) <= R:
+            out[i] = t[int(round(r)) - 1]
+        elif k == 0:
+            out[i] = t[0]
+        elif k >= R:
+            out[i] = t[-1]
+        else:
+            lo, hi = stats.norm.ppf(k / (R + 1)), stats.norm.ppf((k + 1) / (R + 1))
+            tk = stats.norm.ppf(alpha[i])
+            out[i] = t[k - 1] + (tk - lo) / (hi - lo) * (t[k] - t[k - 1])
+    return out
+
+
+def default_statistic_names(result: LMMResult) -> list[str]:
+    return [*result.fe_names, "sigma", *result.structure.theta_names]
+
+
+def _default_values(fits: BatchFit) -> np.ndarray:
+    return np.column_stack([fits.beta, fits.sigma, fits.theta])
+
+
+def _result_for(result: LMMResult, y: np.ndarray, theta: np.ndarray) -> LMMResult:
+    eng = result.engine
+    resp = eng.responses(y)
+    sol: Solution = eng.solve(theta, 0, resp)
+    return LMMResult(result.structure, eng, resp, 0, sol, result.optimizer, result.REML)
+
+
+def _run_chunk(
+    result: LMMResult, start: int, stop: int, ss, statistic, use_u: bool, p_out: int
+) -> tuple[np.ndarray, np.ndarray]:
+    with threadpool_limits(1):
+        Y = draw_responses(
+            result.structure,
+            result.solution.beta,
+            result.solution.theta,
+            result.sigma,
+            child_seeds(ss, start, stop),
+            u=result.solution.u if use_u else None,
+        )
+        fits = refit_batch(result.engine, Y, result.theta, REML=result.REML)
+    status = fits.status.copy()
+    if statistic is None:
+        vals = _default_values(fits)
+    else:
+        vals = np.full((stop - start, p_out), np.nan)
+        for j in range(stop - start):
+            if status[j] == "failed":
+                continue
+            refit = _result_for(result, Y[:, j], fits.theta[j])
+            try:
+                v = np.asarray(statistic(refit), dtype=float)
+            except Exception as exc:
+                raise BootstrapError(
+                    f"The statistic raised {type(exc).__name__}: {exc} on replicate {start + j}."
+                ) from exc
+            if v.shape != (p_out,):
+                raise BootstrapError(
+                    f"The statistic returned shape {v.shape} on replicate {start + j}, but "
+                    f"{(p_out,)} on the original fit; it must return a 1-D array of fixed "
+                    "length."
+                )
+            vals[j] = v
+    vals[status == "failed"] = np.nan
+    return vals, status
+
+
+def bootMer(
+    result: LMMResult,
+    statistic: Callable[[LMMResult], np.ndarray] | None = None,
+    B: int = 500,
+    seed: SeedLike = None,
+    show_progress: bool = False,
+    n_jobs: int = 1,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    chunk_size: int | None = None,
+    use_u: bool = False,
+) -> BootResult:
+    """Parametric bootstrap: simulate from the fit, refit, collect ``statistic``.
+
+    Args:
+        result: a fitted model.
+        statistic: ``f(refit) -> 1-D array``; default ``[fixed effects, sigma, theta]``.
+        B: number of replicates.
+        seed: int, Generator or None; replicate i uses the i-th child stream, so results
+            do not depend on ``n_jobs`` or ``chunk_size``.
+        show_progress: show a tqdm progress bar.
+        n_jobs: worker processes (-1: all cores).
+        progress: callback ``progress(done, total)`` after each chunk (for the app).
+        chunk_size: replicates per engine call (memory does not grow with B).
+        use_u: condition on the fitted random effects (lme4's ``use.u``).
+
+    Ctrl-C returns the replicates finished so far, with a warning.
+    """
+    if not isinstance(B, int | np.integer) or isinstance(B, bool) or B < 1:
+        raise BootstrapError(f"B must be a positive integer number of replicates, got {B!r}.")
+    if statistic is not None and not callable(statistic):
+        raise BootstrapError("statistic must be a function of a fitted model, or None.")
+    if statistic is None:
+        names = default_statistic_names(result)
+        t0 = np.concatenate([result.solution.beta, [result.sigma], result.solution.theta])
+    else:
+        try:
+            t0 = np.asarray(statistic(result), dtype=float)
+        except Exception as exc:
+            raise BootstrapError(
+                f"The statistic raised {type(exc).__name__}: {exc} on the original fit."
+            ) from exc
+        if t0.ndim != 1 or t0.size == 0:
+            raise BootstrapError(
+                f"The statistic must return a non-empty 1-D array; it returned shape {t0.shape}."
+            )
+        names = [f"t{i + 1}" for i in range(t0.size)]
+    ss = seed_sequence(seed)
+    chunk = int(chunk_size or DEFAULT_CHUNK)
+    bounds = [(a, min(B, a + chunk)) for a in range(0, B, chunk)]
+    est = np.full((B, t0.size), np.nan)
+    status = np.full(B, "failed", dtype=object)
+    done = np.zeros(B, dtype=bool)
+    bar = None
+    if show_progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=B, desc="bootMer", unit="rep")
+    n_jobs = os.cpu_count() or 1 if n_jobs == -1 else max(1, int(n_jobs))
+    interrupted = False
+    finished = 0
+
+    def record(a: int, b: int, vals: np.ndarray, st: np.ndarray) -> None:
+        nonlocal finished
+        est[a:b] = vals
+        status[a:b] = st
+        done[a:b] = True
+        finished += b - a
+        if bar is not None:
+            bar.update(b - a)
+        if progress is not None:
+            progress(finished, B)
+
+    try:
+        if n_jobs == 1 or len(bounds) == 1:
+            for a, b in bounds:
+                record(a, b, *_run_chunk(result, a, b, ss, statistic, use_u, t0.size))
+        else:
+            with ProcessPoolExecutor(max_workers=n_jobs) as pool:
+                futs = {
+                    pool.submit(_run_chunk, result, a, b, ss, statistic, use_u, t0.size): (a, b)
+                    for a, b in bounds
+                }
+                try:
+                    for fut, (a, b) in futs.items():
+                        record(a, b, *fut.result())
+                except KeyboardInterrupt:
+                    for f in futs:
+                        f.cancel()
+                    raise
+    except KeyboardInterrupt:
+        interrupted = True
+        warnings.warn(
+            f"Interrupted: returning the {int(done.sum())} of {B} replicates that finished.",
+            LmmWarning,
+            stacklevel=2,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    keep = done
+    st = status[keep].astype(str)
+    n_failed = int((st == "failed").sum())
+    if n_failed:
+        warnings.warn(
+            f"{n_failed} of {keep.sum()} bootstrap refits failed; they are "
+            "excluded from intervals and summaries.",
+            LmmWarning,
+            stacklevel=2,
+        )
+    return BootResult(est[keep], names, t0, st, interrupted)
