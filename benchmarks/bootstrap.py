@@ -2,6 +2,7 @@
 
     python benchmarks/bootstrap.py [--B 1000] [--repeats 3] [--r-nsim 200] [--r-repeats 3]
                                    [--scale-B 200] [--r-scaling] [--skip-scaling] [--skip-memory]
+                                   [--memory-large]
 
 1. Speed: lmmcore ``bootMer(res, B=1000, seed=1, n_jobs=1)`` (default statistic: fixef,
    sigma, theta; plus one row with a ``fixef`` callable as statistic) vs lme4
@@ -9,7 +10,8 @@
    30x20 fixture; ms per replicate (median over repeats), speedup = lme4 / lmmcore, targets.
 2. Agreement: bootstrap mean / SD of the fixed effects vs lme4 (this run and timing.json).
 3. Scaling: (b)-shaped designs simulated here (100 subjects x 20 items, 100 x 100).
-4. Memory: peak traced memory and max-RSS growth at B=200 vs B=1000 (fresh process each).
+4. Memory: peak traced memory and max-RSS growth at B=200 vs B=1000 (fresh process each) on
+   simulated 30x20 and 100x20 designs (and 100x100 with --memory-large).
 """
 
 # ruff: noqa: E402  (imports after the sys.path line)
@@ -140,6 +142,7 @@ def main() -> None:
     ap.add_argument("--r-scaling", action="store_true", help="also time lme4 (nsim=20) there")
     ap.add_argument("--skip-scaling", action="store_true")
     ap.add_argument("--skip-memory", action="store_true")
+    ap.add_argument("--memory-large", action="store_true", help="memory also at 100x100 (+5 min)")
     args = ap.parse_args()
 
     print(machine_line())
@@ -285,7 +288,8 @@ def main() -> None:
     if not args.skip_memory:
         rows = []
         ctx = multiprocessing.get_context("spawn")
-        for n_subj, n_item in [(30, 20), (100, 100)]:
+        designs = [(30, 20), (100, 20)] + ([(100, 100)] if args.memory_large else [])
+        for n_subj, n_item in designs:
             for B in (200, 1000):
                 with ProcessPoolExecutor(1, mp_context=ctx) as pool:
                     m = pool.submit(memory_probe, n_subj, n_item, B).result()
