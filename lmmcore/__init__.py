@@ -26,8 +26,10 @@ from lmmcore.errors import (
 )
 from lmmcore.fit import fit
 from lmmcore.formula import parse_formula
+from lmmcore.presets import PRESETS, Preset
 from lmmcore.result import LMMResult
 from lmmcore.simulate import simulate
+from lmmcore.spec import ModelSpec
 from lmmcore.structure import build_structure
 
 __version__ = "0.1.0"
@@ -36,6 +38,9 @@ __all__ = [
     "DV",
     "IV",
     "MAX_ROWS",
+    "PRESETS",
+    "ModelSpec",
+    "Preset",
     "Covariate",
     "Design",
     "Factor",

@@ -165,18 +165,26 @@ def refit_batch(
         fval[idx] = new_f
         converged[idx[small & ~bad]] = True
         active[idx[bad]] = False
-    # robust fallback for whatever Newton did not settle
-    fallback = ~converged
+    # Robust fallback for whatever Newton did not settle, and for every replicate that
+    # ended on the boundary: there the criterion is not smooth (a zero column of Lambda
+    # makes the sign of its off-diagonal entries arbitrary), so a projected Newton point
+    # can be a false singular fit. BOBYQA from lme4's start and from Newton's point decides.
+    on_edge = np.any(theta[:, diag] <= SINGULAR_TOL, axis=1)
+    fallback = ~converged | on_edge
     for i in np.flatnonzero(fallback):
         rep = np.array([i])
 
         def obj(t: np.ndarray, rep: np.ndarray = rep) -> float:
             return float(engine.criterion(t[None, :], rep, resp, REML)[0])
 
-        x0 = theta[i] if np.all(np.isfinite(theta[i])) else np.asarray(start, dtype=float)
-        opt = minimize_theta(obj, x0, lower)
-        theta[i], fval[i] = opt.theta, opt.fun
-        converged[i] = opt.converged
+        starts = [s.theta0]
+        if np.all(np.isfinite(theta[i])):
+            starts.append(theta[i])
+        for x0 in starts:
+            opt = minimize_theta(obj, x0, lower)
+            if opt.fun < fval[i] - 1e-12 or not np.isfinite(fval[i]) or not converged[i]:
+                theta[i], fval[i] = opt.theta, opt.fun
+                converged[i] = opt.converged
     return _finish(engine, resp, theta, fval, converged, iters, fallback, REML)
 
 

@@ -146,8 +146,10 @@ class LMMResult:
         return pd.Series(self.solution.beta / self.bse.to_numpy(), index=self.fe_names)
 
     @cached_property
-    def _satterthwaite(self) -> tuple[np.ndarray, np.ndarray]:
-        from lmmcore.inference import satterthwaite
+    def satterthwaite_info(self):
+        """lmerTest's derivatives: Hessian of the deviance in (theta, sigma) and the
+        Jacobian of vcov(beta); ``.ttest(L)`` / ``.ftest(L)`` test any contrast."""
+        from lmmcore.inference import satterthwaite_setup
 
         varpar = np.append(self.solution.theta, self.sigma)
         p = self.structure.p
@@ -156,23 +158,15 @@ class LMMResult:
             return self.engine.deviance_varpar(vp[:-1], vp[-1], self.rep, self.responses, self.REML)
 
         def vcov(vp: np.ndarray) -> np.ndarray:
-            ld, ldrx, r2, ex = self.engine._factor(
-                vp[None, :-1], np.array([self.rep]), self.responses, full=True
-            )
+            ex = self.engine._factor(vp[None, :-1], np.array([self.rep]), self.responses, True)[3]
             return vp[-1] ** 2 * np.linalg.inv(ex["MW"][0][:p, :p])
 
-        dfs = np.empty(p)
-        for i in range(p):
-            L = np.zeros((1, p))
-            L[0, i] = 1.0
-            _, df = satterthwaite(dev, vcov, varpar, L)
-            dfs[i] = float(np.ravel(df)[0])
-        return dfs, varpar
+        return satterthwaite_setup(dev, vcov, varpar, warn=False)
 
     @property
     def df(self) -> pd.Series:
         """Satterthwaite denominator degrees of freedom per coefficient (as lmerTest)."""
-        return pd.Series(self._satterthwaite[0], index=self.fe_names, name="df")
+        return pd.Series(self.satterthwaite_info.coef_df(), index=self.fe_names, name="df")
 
     @property
     def pvalues(self) -> pd.Series:

@@ -104,3 +104,14 @@ def test_fitted_plus_resid_is_y(fitted):
     # wrss from the fixture's devcomp at the default optimum is close to ours
     wrss = fx["devcomp"]["cmp"]["wrss"]
     assert float(res.resid @ res.resid) == pytest.approx(wrss, rel=1e-3, abs=1e-6)
+
+
+def test_satterthwaite_df_and_p(fitted):
+    fx, res = fitted
+    ref = fx["satterthwaite"]["coef"]
+    names = fx["fixef_names"]
+    # lmerTest evaluates at lme4's default (less tight) optimum: 1e-3 relative is realistic
+    np.testing.assert_allclose(res.df.to_numpy(), [ref[n]["df"] for n in names], rtol=1e-3)
+    np.testing.assert_allclose(
+        res.pvalues.to_numpy(), [ref[n]["p"] for n in names], rtol=1e-2, atol=1e-12
+    )

@@ -1,10 +1,128 @@
-"""Page "Fit & bootstrap": placeholder until the page is built."""
+"""Page "Fit & bootstrap": parametric bootstrap of the fit kept in session_state.
 
-from views._common import page_header
+Reads ``st.session_state["fit_result"]`` (set on "Your data") and keeps the bootstrap in
+``st.session_state["boot_result"]``.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+import lmmcore
+from lmmcore.plots import bootstrap_histograms
+from views._common import DEFAULT_SEED, SEED_KEY, page_header
 
 PURPOSE = (
-    "Simulate one data set from your model, fit it, and bootstrap the estimates to see how"
-    " well they are recovered."
+    "Bootstrap the fitted model: simulate new data from it, refit, and see how well the"
+    " estimates are recovered."
 )
+FIT_KEY = "fit_result"
+BOOT_KEY = "boot_result"
+MAX_B = 5000
+METHODS = {
+    "perc": "Percentile",
+    "basic": "Basic",
+    "norm": "Normal",
+}
+
+
+def run_bootstrap(result, B: int, seed: int) -> None:
+    bar = st.progress(0.0, text=f"Bootstrapping: 0 of {B} replicates")
+
+    def progress(done: int, total: int) -> None:
+        bar.progress(done / total, text=f"Bootstrapping: {done} of {total} replicates")
+
+    try:
+        boot = lmmcore.bootMer(result, B=B, seed=seed, progress=progress)
+    except lmmcore.LmmError as e:
+        st.error(str(e))
+        return
+    finally:
+        bar.empty()
+    st.session_state[BOOT_KEY] = boot
+    st.session_state["boot_seed"] = seed
+
+
+def show_bootstrap(boot, method: str, level: float) -> None:
+    st.markdown(
+        f"{boot.B} replicates, seed {st.session_state.get('boot_seed', '?')}"
+        + (" (interrupted)" if boot.interrupted else "")
+        + "."
+    )
+    counts = boot.status_counts()
+    cols = st.columns(len(counts))
+    for col, (k, v) in zip(cols, counts.items(), strict=True):
+        col.metric(k.capitalize(), v)
+    if counts.get("failed", 0) or counts.get("singular", 0):
+        st.warning(
+            f"{counts.get('singular', 0)} replicate(s) gave a singular fit and "
+            f"{counts.get('failed', 0)} failed; failed ones are left out of the intervals."
+        )
+    try:
+        table = boot.ci_frame(method, level)
+        ci = table.to_numpy()
+    except lmmcore.LmmError as e:
+        st.error(str(e))
+        return
+    st.subheader(f"{100 * level:g} % confidence intervals ({METHODS[method].lower()})")
+    st.session_state["boot_ci"] = table
+    st.dataframe(table.assign(original=boot.t0))
+    with st.expander("What am I looking at?"):
+        st.markdown(
+            "Each row is one model parameter: the fixed effects, the residual SD (*sigma*) "
+            "and the random-effect parameters (*theta*, relative SDs and correlations). "
+            "*original* is the estimate from your data, the two other columns the "
+            "interval's limits. **Percentile** uses the bootstrap quantiles directly, **basic** "
+            "reflects them around the estimate, **normal** assumes a bell curve."
+        )
+    st.subheader("Bootstrap distributions")
+    st.plotly_chart(bootstrap_histograms(boot, ci), key="boot_hist")
+    with st.expander("What am I looking at?"):
+        st.markdown(
+            "One histogram per parameter: the estimates from the simulated data sets. The "
+            "solid blue line is the estimate from your data, the dashed red lines the "
+            "interval. A narrow histogram means the parameter is well determined; a pile-up "
+            "at zero for an SD means the model often cannot tell that variance apart."
+        )
+
 
 page_header("Fit & bootstrap", PURPOSE)
+result = st.session_state.get(FIT_KEY)
+if result is None:
+    st.info('No fitted model yet: fit one on the "Your data" page first.')
+    st.page_link("views/your_data.py", label="Go to Your data", icon=":material/upload_file:")
+else:
+    st.markdown(f"Fitted model: `{result.formula}` ({result.nobs} observations).")
+    fe = pd.DataFrame({"Estimate": result.fe_params, "Std. Error": result.bse})
+    st.dataframe(fe)
+    c1, c2, c3 = st.columns(3)
+    B = int(
+        c1.number_input(
+            f"Bootstrap replicates B (at most {MAX_B})",
+            min_value=2,
+            max_value=MAX_B,
+            value=200,
+            step=50,
+            key="boot_B",
+            help=f"Capped at {MAX_B} to keep the app responsive.",
+        )
+    )
+    method = c2.selectbox("CI method", list(METHODS), format_func=METHODS.get, key="boot_method")
+    level = c3.slider(
+        "Confidence level", min_value=0.50, max_value=0.99, value=0.95, step=0.01, key="boot_level"
+    )
+    with st.expander("What am I looking at?"):
+        st.markdown(
+            "A **parametric bootstrap** treats the fitted model as the truth: it simulates "
+            "B new data sets from it, refits the model to each and collects the estimates. "
+            "Their spread shows how precisely each parameter can be estimated with data like "
+            "yours. More replicates give steadier intervals but take longer. The sidebar "
+            "seed makes the run reproducible."
+        )
+    if st.button("Run bootstrap", key="run_boot", type="primary"):
+        seed = int(st.session_state.get(SEED_KEY, DEFAULT_SEED))
+        run_bootstrap(result, B, seed)
+    boot = st.session_state.get(BOOT_KEY)
+    if boot is not None:
+        show_bootstrap(boot, method, float(level))

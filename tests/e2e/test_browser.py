@@ -63,3 +63,14 @@ def test_navigate_every_page(page: Page, app_url: str, artifacts: Path):
         expect_no_exception(page)
         expect(seed).to_have_value("123")  # the shared sidebar seed survives page switches
         page.screenshot(path=artifacts / f"{i:02d}_{p.url_path}.png")
+
+
+def test_fit_example_data_in_browser(page: Page, app_url: str, artifacts: Path):
+    page.goto(f"{app_url}/your-data")
+    wait_for_script(page)
+    page.get_by_role("button", name="Fit", exact=True).click()
+    wait_for_script(page)
+    expect(page.get_by_role("heading", name="Fixed effects")).to_be_visible()
+    page.locator(".js-plotly-plot").first.wait_for(state="visible")
+    expect_no_exception(page)
+    page.screenshot(path=artifacts / "fit_your_data.png")

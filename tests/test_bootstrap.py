@@ -1,0 +1,237 @@
+"""simulate, bootMer and BootResult: API, reproducibility and statistical checks."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+import lmmcore
+from lmmcore import BootResult, BootstrapError
+from lmmcore.refit import refit_batch
+from tests.lme4_fixtures import FIXTURES, load_case, require_fixtures
+
+
+@pytest.fixture(scope="module")
+def sleep():
+    return lmmcore.fit("Reaction ~ Days + (Days | Subject)", lmmcore.load_dataset("sleepstudy"))
+
+
+def test_simulate_shape_seed_and_use_u(sleep):
+    a = lmmcore.simulate(sleep, nsim=5, seed=3)
+    assert a.shape == (180, 5)
+    np.testing.assert_array_equal(a, lmmcore.simulate(sleep, nsim=5, seed=3))
+    # replicate i does not depend on nsim
+    np.testing.assert_array_equal(a[:, :2], lmmcore.simulate(sleep, nsim=2, seed=3))
+    assert not np.array_equal(a, lmmcore.simulate(sleep, nsim=5, seed=4))
+    u = lmmcore.simulate(sleep, nsim=2000, seed=1, use_u=True)
+    # with the BLUPs held fixed, the mean is the fitted values
+    se = sleep.sigma / np.sqrt(2000)
+    assert np.abs(u.mean(axis=1) - sleep.fittedvalues).max() < 5 * se
+    g = np.random.default_rng(0)
+    assert lmmcore.simulate(sleep, nsim=1, seed=g).shape == (180, 1)
+    with pytest.raises(ValueError):
+        lmmcore.simulate(sleep, nsim=0)
+
+
+def test_simulate_covariance_matches_model(sleep):
+    """Empirical cov of y* vs Z (sigma^2 Lambda Lambda') Z' + sigma^2 I, within MC error."""
+    nsim = 20000
+    Y = lmmcore.simulate(sleep, nsim=nsim, seed=11)
+    s = sleep.structure
+    Z = s.Z.toarray()
+    lam = s.lambdas(sleep.theta)[0]
+    G = np.kron(np.eye(18), sleep.scale * lam @ lam.T)
+    V = Z @ G @ Z.T + sleep.scale * np.eye(180)
+    S = np.cov(Y)
+    # MC SD of a sample covariance: sqrt((V_ij^2 + V_ii V_jj) / nsim); allow 5 SDs
+    sd = np.sqrt((V**2 + np.outer(np.diag(V), np.diag(V))) / nsim)
+    assert np.all(np.abs(S - V) < 5 * sd + 1e-9)
+    mc_mean_sd = np.sqrt(np.diag(V) / nsim)
+    assert np.all(np.abs(Y.mean(axis=1) - s.X @ sleep.solution.beta) < 5 * mc_mean_sd)
+
+
+def test_bootmer_default_statistic_and_ci(sleep):
+    b = lmmcore.bootMer(sleep, B=60, seed=2)
+    assert isinstance(b, BootResult)
+    assert b.estimates.shape == (60, 6)
+    assert b.names == ["(Intercept)", "Days", "sigma", *sleep.structure.theta_names]
+    np.testing.assert_allclose(b.t0[:2], sleep.fe_params.to_numpy())
+    for m in ("perc", "basic", "norm"):
+        ci = b.ci(method=m, level=0.9)
+        assert ci.shape == (6, 2) and np.all(ci[:, 0] <= ci[:, 1])
+    perc = b.ci("perc", 0.9)
+    basic = b.ci("basic", 0.9)
+    np.testing.assert_allclose(
+        basic, np.column_stack([2 * b.t0 - perc[:, 1], 2 * b.t0 - perc[:, 0]])
+    )
+    summ = b.summary()
+    assert list(summ.columns) == ["original", "bias", "std. error", "lower", "upper"]
+    assert sum(b.status_counts().values()) == 60
+    assert sleep.bootMer(B=60, seed=2).estimates.tolist() == b.estimates.tolist()
+
+
+def test_percentile_interval_follows_boot_norm_inter():
+    # R: boot:::norm.inter(1:99 (sorted t), c(.025, .975)) gives order stats 2.5 and 97.5 ->
+    # (R+1)*alpha = 2.5, 97.5 -> interpolated on the normal scale between t[2],t[3] etc.
+    t = np.arange(1.0, 100.0)
+    b = BootResult(t[:, None], ["x"], np.array([50.0]), np.array(["ok"] * 99))
+    lo, hi = b.ci("perc", 0.95)[0]
+    assert 2 < lo < 3 and 97 < hi < 98
+    t = np.arange(1.0, 20.0)  # (19 + 1) * 0.05 = 1 -> exactly the first order statistic
+    b = BootResult(t[:, None], ["x"], np.array([10.0]), np.array(["ok"] * 19))
+    assert b.ci("perc", 0.9)[0].tolist() == [1.0, 19.0]
+
+
+def test_same_numbers_for_any_chunking_and_workers(sleep):
+    a = lmmcore.bootMer(sleep, B=40, seed=7, chunk_size=40)
+    b = lmmcore.bootMer(sleep, B=40, seed=7, chunk_size=7)
+    c = lmmcore.bootMer(sleep, B=40, seed=7, chunk_size=10, n_jobs=2)
+    np.testing.assert_array_equal(a.estimates, b.estimates)
+    np.testing.assert_array_equal(a.estimates, c.estimates)
+
+
+def test_custom_statistic_and_progress(sleep):
+    calls = []
+    b = lmmcore.bootMer(
+        sleep,
+        statistic=lambda r: np.array([r.sigma, r.fe_params["Days"]]),
+        B=12,
+        seed=1,
+        chunk_size=5,
+        progress=lambda d, t: calls.append((d, t)),
+    )
+    d = lmmcore.bootMer(sleep, B=12, seed=1)
+    np.testing.assert_allclose(b.estimates[:, 0], d.estimates[:, 2], rtol=1e-10)
+    np.testing.assert_allclose(b.estimates[:, 1], d.estimates[:, 1], rtol=1e-10)
+    assert calls == [(5, 12), (10, 12), (12, 12)]
+
+
+def test_interrupt_returns_finished_replicates(sleep, monkeypatch):
+    import lmmcore.bootstrap as bs
+
+    real = bs._run_chunk
+    n = {"calls": 0}
+
+    def flaky(*a, **k):
+        n["calls"] += 1
+        if n["calls"] == 3:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(bs, "_run_chunk", flaky)
+    with pytest.warns(Warning, match="Interrupted: returning the 10 of 30"):
+        b = lmmcore.bootMer(sleep, B=30, seed=1, chunk_size=5)
+    assert b.interrupted and b.estimates.shape == (10, 6)
+    assert b.ci().shape == (6, 2)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(B=0), "B must be a positive integer"),
+        (dict(B=2.5), "B must be a positive integer"),
+        (dict(B=5, statistic=lambda r: np.ones((2, 2))), "1-D"),
+        (dict(B=5, statistic=lambda r: 1 / 0), "ZeroDivisionError"),
+        (dict(B=5, statistic="mean"), "function"),
+    ],
+)
+def test_bad_bootstrap_arguments(sleep, kwargs, match):
+    with pytest.raises(BootstrapError, match=match):
+        lmmcore.bootMer(sleep, seed=1, **kwargs)
+
+
+def test_statistic_changing_shape_is_reported(sleep):
+    first = {"done": False}
+
+    def stat(r):
+        if not first["done"]:
+            first["done"] = True
+            return np.array([1.0, 2.0])
+        return np.array([1.0])
+
+    with pytest.raises(BootstrapError, match="returned shape"):
+        lmmcore.bootMer(sleep, statistic=stat, B=3, seed=1)
+
+
+def test_bad_ci_arguments(sleep):
+    b = lmmcore.bootMer(sleep, B=10, seed=1)
+    with pytest.raises(BootstrapError, match="level"):
+        b.ci(level=1.5)
+    with pytest.raises(BootstrapError, match="Unknown CI method"):
+        b.ci(method="bca")
+
+
+def test_bootstrap_distribution_matches_lme4(sleep):
+    """Mean and SD of the bootstrap fixed effects vs lme4's bootMer (nsim=200, timing.json).
+
+    Both are Monte-Carlo estimates: the difference of means has SD sd*sqrt(1/B + 1/200),
+    the SD's relative SD is about sqrt(1/(2B) + 1/400). Allow 4 of those.
+    """
+    require_fixtures()
+    ref = json.loads((FIXTURES / "timing.json").read_text())["cases"]["sleepstudy_slope"]
+    B = 1000
+    b = lmmcore.bootMer(sleep, B=B, seed=2024)
+    for j, name in enumerate(["(Intercept)", "Days"]):
+        m, sd = ref["bootmer_fixef_mean"][name], ref["bootmer_fixef_sd"][name]
+        est = b.estimates[:, j]
+        assert abs(est.mean() - m) < 4 * sd * np.sqrt(1 / B + 1 / 200)
+        assert abs(est.std(ddof=1) / sd - 1) < 4 * np.sqrt(1 / (2 * B) + 1 / 400)
+
+
+def _reference_optimum(engine, resp, rep, reml, starts):
+    """Slow, tight multi-start reference: BOBYQA then Nelder-Mead polish from each start."""
+    from scipy.optimize import minimize
+
+    from lmmcore.optimize import minimize_theta
+
+    lower = engine.structure.theta_lower
+
+    def f(t):
+        if np.any(t < lower):
+            return np.inf
+        return float(engine.criterion(t[None], np.array([rep]), resp, reml)[0])
+
+    best = np.inf
+    for s in starts:
+        o = minimize_theta(f, s, lower)
+        nm = minimize(
+            f, o.theta, method="Nelder-Mead", options=dict(xatol=1e-10, fatol=1e-12, maxiter=20000)
+        )
+        best = min(best, o.fun, nm.fun)
+    return best
+
+
+@pytest.mark.parametrize("case", ["sleepstudy_slope", "sim_crossed_30x20"])
+def test_batched_and_single_fits_reach_the_reference_optimum(case):
+    """200 simulated datasets: batch refit and one-at-a-time fit within 1e-6 of a
+    multi-start reference (no false singular fits)."""
+    from lmmcore.fit import fit_structure
+
+    fx, df, con = load_case(case)
+    res = lmmcore.fit(fx["formula"], df, contrasts=con)
+    Y = lmmcore.simulate(res, nsim=200, seed=99)
+    batch = refit_batch(res.engine, Y, res.theta, REML=True)
+    resp = res.engine.responses(Y)
+    rng = np.random.default_rng(0)
+    worst_batch = worst_single = 0.0
+    for i in range(200):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            single = fit_structure(
+                res.structure, engine=res.engine, responses=resp, rep=i, warn=False
+            )
+        starts = [
+            res.structure.theta0,
+            res.theta,
+            np.abs(res.theta + rng.normal(0, 0.3, res.theta.size)),
+        ]
+        if i % 4 == 0:  # the expensive reference on a quarter of them
+            ref = _reference_optimum(res.engine, resp, i, True, starts)
+            worst_single = max(worst_single, single.objective - ref)
+            worst_batch = max(worst_batch, batch.objective[i] - ref)
+        assert batch.objective[i] - single.objective < 1e-6
+    assert worst_single < 1e-6
+    assert worst_batch < 1e-6
