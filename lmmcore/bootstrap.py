@@ -248,7 +248,7 @@ def bootMer(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=B, desc="bootMer", unit="rep")
-    n_jobs = os.cpu_count() or 1 if n_jobs == -1 else max(1, int(n_jobs))
+    n_jobs = (os.cpu_count() or 1) if n_jobs == -1 else max(1, int(n_jobs))
     interrupted = False
     finished = 0
 

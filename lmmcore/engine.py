@@ -145,8 +145,58 @@ class Engine:
             self.ZtZ22 = np.zeros((0, 0))
             self.ZtZ12 = np.zeros((self.L1, self.k1, 0))
             self.Z2tX = np.zeros((0, self.p))
+        self._kernel_args = self._build_kernel_args()
         per_pair = self.L1 * self.k1 * (self.q2 + self.p + 2) * 3 + 3 * self.q2 * self.q2
         self.chunk = max(1, CHUNK_BUDGET // max(per_pair, 1))
+
+    def _build_kernel_args(self) -> tuple:
+        s = self.structure
+        r1, c1 = s.blocks[0].tril
+        b_off, b_L, b_k, b_toff, tr_r, tr_c, t_off = [], [], [], [], [], [], [0]
+        toff = 0
+        for b, off in zip(self.rest, self.offsets, strict=True):
+            r, c = b.tril
+            b_off.append(off)
+            b_L.append(b.nlevels)
+            b_k.append(b.k)
+            b_toff.append(toff)
+            toff += b.n_theta
+            tr_r.extend(r)
+            tr_c.extend(c)
+            t_off.append(len(tr_r))
+        i64 = np.int64
+        return (
+            self.k1, np.asarray(r1, i64), np.asarray(c1, i64), np.ascontiguousarray(self.D1),
+            np.ascontiguousarray(self.Z1tX), np.ascontiguousarray(self.XtX),
+            np.ascontiguousarray(self.ZtZ12), np.ascontiguousarray(self.ZtZ22),
+            np.ascontiguousarray(self.Z2tX), np.array(b_off, i64), np.array(b_L, i64),
+            np.array(b_k, i64), np.array(b_toff, i64), np.array(tr_r, i64),
+            np.array(tr_c, i64), np.array(t_off, i64),
+        )
+
+    def kernel_parts(
+        self, thetas: np.ndarray, reps: np.ndarray, resp: Responses
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Compiled version of :meth:`parts`, also returning the reduced [X y] products.
+
+        NaN marks a pair whose factorisation failed.
+        """
+        from lmmcore.kernels import criterion_parts
+
+        thetas = np.ascontiguousarray(np.atleast_2d(thetas), dtype=float)
+        reps = np.ascontiguousarray(reps, dtype=np.int64)
+        M = thetas.shape[0]
+        ld, ldrx, r2 = np.empty(M), np.empty(M), np.empty(M)
+        MW = np.empty((M, self.p + 1, self.p + 1))
+        (k1, r1, c1, D1, Z1tX, XtX, ZtZ12, ZtZ22, Z2tX, b_off, b_L, b_k, b_toff, tr_r, tr_c,
+         t_off) = self._kernel_args
+        criterion_parts(
+            thetas, reps, k1, r1, c1, D1, Z1tX, np.ascontiguousarray(resp.Z1tY), XtX,
+            np.ascontiguousarray(resp.XtY), resp.yty, ZtZ12, ZtZ22, Z2tX,
+            np.ascontiguousarray(resp.Z2tY), b_off, b_L, b_k, b_toff, tr_r, tr_c, t_off,
+            ld, ldrx, r2, MW,
+        )
+        return ld, ldrx, r2, MW
 
     # ----------------------------------------------------------------------------------
     def responses(self, Y: np.ndarray) -> Responses:
@@ -263,20 +313,9 @@ class Engine:
 
         Returns +inf where the factorisation fails (a theta outside the valid region).
         """
-        try:
-            return self.criterion_from_parts(*self.parts(thetas, reps, resp), reml)
-        except np.linalg.LinAlgError:
-            thetas = np.atleast_2d(thetas)
-            out = np.empty(thetas.shape[0])
-            for i in range(thetas.shape[0]):
-                try:
-                    out[i] = self.criterion_from_parts(
-                        *self.parts(thetas[i : i + 1], np.atleast_1d(reps)[i : i + 1], resp),
-                        reml,
-                    )[0]
-                except np.linalg.LinAlgError:
-                    out[i] = np.inf
-            return out
+        ld, ldrx, r2, _ = self.kernel_parts(thetas, np.atleast_1d(reps), resp)
+        f = self.criterion_from_parts(ld, ldrx, r2, reml)
+        return np.where(np.isfinite(f), f, np.inf)
 
     def deviance_varpar(
         self, theta: np.ndarray, sigma: float, rep: int, resp: Responses, reml: bool

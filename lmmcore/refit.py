@@ -98,6 +98,101 @@ def _newton_steps(g: np.ndarray, H: np.ndarray, free: np.ndarray) -> np.ndarray:
     return np.where(free, steps, 0.0)
 
 
+def _newton(
+    engine: Engine,
+    resp,
+    theta: np.ndarray,
+    reps: np.ndarray,
+    REML: bool,
+    max_iter: int,
+    h: float,
+    ftol: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Lockstep projected Newton from ``theta`` (R, d) for replicates ``reps`` (R,)."""
+    s = engine.structure
+    lower = s.theta_lower
+    d = s.n_theta
+    diag = lower == 0.0
+    offsets = _stencil(d) * h
+    npts = offsets.shape[0]
+    R = theta.shape[0]
+    theta = np.maximum(theta, lower)
+    fval = engine.criterion(theta, reps, resp, REML)
+    active = np.isfinite(fval)
+    converged = np.zeros(R, dtype=bool)
+    iters = np.zeros(R, dtype=np.int64)
+    for _ in range(max_iter):
+        idx = np.flatnonzero(active & ~converged)
+        if idx.size == 0:
+            break
+        iters[idx] += 1
+        pts = (theta[idx, None, :] + offsets[None, :, :]).reshape(-1, d)
+        f = engine.criterion(pts, np.repeat(reps[idx], npts), resp, REML)
+        f = f.reshape(idx.size, npts)
+        bad = ~np.all(np.isfinite(f), axis=1)
+        f[bad] = 0.0
+        g, H = _grad_hess(f, d, h)
+        th = theta[idx].copy()
+        at_bound = diag[None, :] & (th <= 0.0)
+        hdiag = np.diagonal(H, axis1=1, axis2=2)
+        # A variance at zero stays there while the criterion rises inwards. With zero
+        # slope and negative curvature (the criterion depends on it through its square)
+        # it is a saddle: kick it inwards and let Newton continue.
+        kick = at_bound & (np.abs(g) < 1e-3) & (hdiag < 0)
+        th = np.where(kick, 0.05, th)
+        free = ~(at_bound & ~kick & (g >= 0))
+        step = _newton_steps(g, H, free)
+        step = np.where(kick, 0.0, step)
+        # backtracking projected line search, all replicates at once
+        alpha = np.ones(idx.size)
+        new_theta = theta[idx].copy()
+        new_f = fval[idx].copy()
+        pending = ~bad
+        for _ls in range(30):
+            if not pending.any():
+                break
+            pi = np.flatnonzero(pending)
+            trial = np.maximum(th[pi] + alpha[pi, None] * step[pi], lower)
+            ft = engine.criterion(trial, reps[idx[pi]], resp, REML)
+            ok = ft <= fval[idx[pi]] + 1e-12
+            acc = pi[ok]
+            new_theta[acc] = trial[ok]
+            new_f[acc] = ft[ok]
+            pending[acc] = False
+            alpha[pi[~ok]] *= 0.5
+            pending[pi[~ok]] = alpha[pi[~ok]] > 1e-10
+        moved = np.abs(new_theta - theta[idx]).max(axis=1)
+        decrease = fval[idx] - new_f
+        pg = np.where(free, g, 0.0)
+        small = (decrease < ftol) & (moved < 1e-6) & (np.abs(pg).max(axis=1) < 1e-3)
+        theta[idx] = new_theta
+        fval[idx] = new_f
+        converged[idx[small & ~bad]] = True
+        active[idx[bad]] = False
+    return theta, fval, converged, iters
+
+
+def _edge_restarts(structure, theta: np.ndarray) -> np.ndarray:
+    """Starting points off the boundary for replicates whose fit ended on it.
+
+    The criterion depends on Lambda only through Lambda Lambda', so the sign of a column
+    of Lambda is arbitrary; once a column's diagonal is zero, projected Newton can stop
+    on the wrong side of that symmetry. Flip each such column and move it inwards.
+    """
+    out = theta.copy()
+    off = 0
+    for b in structure.blocks:
+        r, c = b.tril
+        for j in range(b.k):
+            dj = off + int(np.flatnonzero((r == j) & (c == j))[0])
+            col = off + np.flatnonzero((c == j) & (r > j))
+            zero = out[:, dj] <= SINGULAR_TOL
+            out[np.ix_(zero, col)] *= -1.0
+            out[zero, dj] = 0.05
+        off += b.n_theta
+    return out
+
+
 def refit_batch(
     engine: Engine,
     Y: np.ndarray,
@@ -116,61 +211,23 @@ def refit_batch(
     B = Y.shape[1]
     resp = engine.responses(Y)
     lower = s.theta_lower
-    d = s.n_theta
-    offsets = _stencil(d) * h
-    npts = offsets.shape[0]
-    theta = np.tile(np.maximum(np.asarray(start, dtype=float), lower), (B, 1))
-    fval = engine.criterion(theta, np.arange(B), resp, REML)
-    active = np.isfinite(fval)
-    converged = np.zeros(B, dtype=bool)
-    iters = np.zeros(B, dtype=np.int64)
     diag = lower == 0.0
-    for _ in range(max_iter):
-        idx = np.flatnonzero(active & ~converged)
-        if idx.size == 0:
-            break
-        iters[idx] += 1
-        pts = (theta[idx, None, :] + offsets[None, :, :]).reshape(-1, d)
-        f = engine.criterion(pts, np.repeat(idx, npts), resp, REML).reshape(idx.size, npts)
-        bad = ~np.all(np.isfinite(f), axis=1)
-        f[bad] = 0.0
-        g, H = _grad_hess(f, d, h)
-        th = theta[idx]
-        at_bound = diag[None, :] & (th <= 0.0)
-        free = ~(at_bound & (g >= 0))
-        step = _newton_steps(g, H, free)
-        # backtracking projected line search, all replicates at once
-        alpha = np.ones(idx.size)
-        new_theta = th.copy()
-        new_f = fval[idx].copy()
-        pending = ~bad
-        for _ls in range(30):
-            if not pending.any():
-                break
-            pi = np.flatnonzero(pending)
-            trial = np.maximum(th[pi] + alpha[pi, None] * step[pi], lower)
-            ft = engine.criterion(trial, idx[pi], resp, REML)
-            ok = ft <= fval[idx[pi]] + 1e-12
-            acc = pi[ok]
-            new_theta[acc] = trial[ok]
-            new_f[acc] = ft[ok]
-            pending[acc] = False
-            alpha[pi[~ok]] *= 0.5
-            pending[pi[~ok]] = alpha[pi[~ok]] > 1e-10
-        moved = np.abs(new_theta - th).max(axis=1)
-        decrease = fval[idx] - new_f
-        pg = np.where(free, g, 0.0)
-        small = (decrease < ftol) & (moved < 1e-6) & (np.abs(pg).max(axis=1) < 1e-3)
-        theta[idx] = new_theta
-        fval[idx] = new_f
-        converged[idx[small & ~bad]] = True
-        active[idx[bad]] = False
-    # Robust fallback for whatever Newton did not settle, and for every replicate that
-    # ended on the boundary: there the criterion is not smooth (a zero column of Lambda
-    # makes the sign of its off-diagonal entries arbitrary), so a projected Newton point
-    # can be a false singular fit. BOBYQA from lme4's start and from Newton's point decides.
-    on_edge = np.any(theta[:, diag] <= SINGULAR_TOL, axis=1)
-    fallback = ~converged | on_edge
+    theta0 = np.tile(np.asarray(start, dtype=float), (B, 1))
+    theta, fval, converged, iters = _newton(
+        engine, resp, theta0, np.arange(B), REML, max_iter, h, ftol
+    )
+    # replicates that ended on the boundary: Newton again from the other side of it
+    edge = np.flatnonzero(converged & np.any(theta[:, diag] <= SINGULAR_TOL, axis=1))
+    if edge.size:
+        t2, f2, c2, it2 = _newton(
+            engine, resp, _edge_restarts(s, theta[edge]), edge, REML, max_iter, h, ftol
+        )
+        iters[edge] += it2
+        better = c2 & (f2 < fval[edge] - 1e-10)
+        theta[edge[better]] = t2[better]
+        fval[edge[better]] = f2[better]
+    # the robust one-at-a-time optimiser for whatever Newton did not settle
+    fallback = ~converged
     for i in np.flatnonzero(fallback):
         rep = np.array([i])
 
@@ -180,9 +237,11 @@ def refit_batch(
         starts = [s.theta0]
         if np.all(np.isfinite(theta[i])):
             starts.append(theta[i])
+        best = np.inf
         for x0 in starts:
             opt = minimize_theta(obj, x0, lower)
-            if opt.fun < fval[i] - 1e-12 or not np.isfinite(fval[i]) or not converged[i]:
+            if opt.fun < best:
+                best = opt.fun
                 theta[i], fval[i] = opt.theta, opt.fun
                 converged[i] = opt.converged
     return _finish(engine, resp, theta, fval, converged, iters, fallback, REML)
@@ -203,8 +262,7 @@ def _finish(engine, resp, theta, fval, converged, iters, fallback, REML) -> Batc
         sl = sl[ok[sl]]
         if sl.size == 0:
             continue
-        _, _, r2, ex = engine._factor(theta[sl], sl, resp, full=True)
-        MW = ex["MW"]
+        _, _, r2, MW = engine.kernel_parts(theta[sl], sl, resp)
         XtVX = MW[:, :p, :p]
         beta[sl] = np.linalg.solve(XtVX, MW[:, :p, p][:, :, None])[..., 0]
         sig2 = r2 / dof

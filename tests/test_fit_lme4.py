@@ -115,3 +115,15 @@ def test_satterthwaite_df_and_p(fitted):
     np.testing.assert_allclose(
         res.pvalues.to_numpy(), [ref[n]["p"] for n in names], rtol=1e-2, atol=1e-12
     )
+
+
+def test_batched_satterthwaite_matches_lmertest(fitted):
+    from lmmcore.batch_inference import batch_satterthwaite
+    from lmmcore.refit import refit_batch
+
+    fx, res = fitted
+    fits = refit_batch(res.engine, res.y[:, None], res.theta, REML=res.REML)
+    df = batch_satterthwaite(res.engine, res.engine.responses(res.y), fits, res.REML)[0]
+    ref = fx["satterthwaite"]["coef"]
+    np.testing.assert_allclose(df, [ref[n]["df"] for n in fx["fixef_names"]], rtol=1e-3)
+    np.testing.assert_allclose(df, res.df.to_numpy(), rtol=1e-3)
