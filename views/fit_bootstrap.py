@@ -82,7 +82,9 @@ def show_bootstrap(boot, method: str, level: float, truth=None) -> None:
         st.markdown(
             "One histogram per parameter: the estimates from the simulated data sets. The "
             "solid blue line is the estimate from your data, the dashed red lines the "
-            "interval (a dotted green line: the true value, for simulated data). A narrow histogram means the parameter is well determined; a pile-up "
+            "interval (a dotted green line: the true value, for simulated data). A narrow "
+            "histogram means the parameter is well "
+            "determined; a pile-up "
             "at zero for an SD means the model often cannot tell that variance apart."
         )
 
