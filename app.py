@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 import lmmcore
-from views._common import PAGES, sidebar_seed
+from views._common import PAGES, read_query_params, sidebar_seed
 
 INTRO = (
     "lmmcore plans studies that will be analysed with linear mixed models. "
@@ -33,5 +33,6 @@ page = st.navigation(
     [st.Page(home, title="Home", icon=":material/home:", default=True)]
     + [st.Page(p.path, title=p.title, url_path=p.url_path, icon=p.icon) for p in PAGES]
 )
+read_query_params()
 sidebar_seed()
 page.run()

@@ -190,3 +190,151 @@ def residual_plot(result: Any) -> go.Figure:
         title="Residuals vs fitted", xaxis_title="Fitted value", yaxis_title="Residual"
     )
     return fig
+
+
+# ------------------------------------------------------------------ simulated data
+
+
+def condition_labels(data: Any, factor_names: Sequence[str]) -> Any | None:
+    """Each row's condition: its factors' labels joined by " / " (None without factors).
+
+    Uses the ``{name}_label`` columns a `Design` adds; the data are not changed.
+    """
+    labels = [f"{n}_label" for n in factor_names if f"{n}_label" in data.columns]
+    if not labels:
+        return None
+    if len(labels) == 1:
+        return data[labels[0]].rename("condition")
+    return data[labels].astype(str).agg(" / ".join, axis=1).rename("condition")
+
+
+def spaghetti_plot(
+    data: Any, response: str, x: str | None, subject: str, max_subjects: int = 60
+) -> go.Figure:
+    """Responses by condition: one thin line per subject (its cell means) and the grand means.
+
+    ``x`` is a categorical column (conditions) or a numeric one (then each subject gets its
+    least-squares line); None plots each subject's mean response. At most ``max_subjects``
+    subject lines are drawn (the first ones); the means use every subject.
+    """
+    fig = go.Figure()
+    subjects = list(dict.fromkeys(data[subject].astype(str)))[:max_subjects]
+    keep = data[subject].astype(str).isin(subjects)
+    if x is None:
+        m = data.groupby(subject, observed=True)[response].mean()
+        fig.add_trace(go.Box(y=m.to_numpy(dtype=float), name="subject means", boxpoints="all"))
+        fig.update_layout(title=f"{response}: subject means", yaxis_title=response)
+        return fig
+    numeric = np.issubdtype(np.asarray(data[x]).dtype, np.number) and data[x].nunique() > 10
+    if numeric:
+        xs = np.linspace(float(data[x].min()), float(data[x].max()), 2)
+        for s, d in data[keep].groupby(subject, observed=True):
+            if len(d) < 2:
+                continue
+            b, a = np.polyfit(d[x].to_numpy(float), d[response].to_numpy(float), 1)
+            fig.add_trace(
+                go.Scatter(
+                    x=xs,
+                    y=a + b * xs,
+                    mode="lines",
+                    name=str(s),
+                    showlegend=False,
+                    line=dict(color="rgba(31,119,180,0.35)", width=1),
+                )
+            )
+        b, a = np.polyfit(data[x].to_numpy(float), data[response].to_numpy(float), 1)
+        fig.add_trace(
+            go.Scatter(
+                x=xs, y=a + b * xs, mode="lines", name="all data", line=dict(color="black", width=4)
+            )
+        )
+    else:
+        cell = data[keep].groupby([subject, x], observed=True)[response].mean().reset_index()
+        for s, d in cell.groupby(subject, observed=True):
+            fig.add_trace(
+                go.Scatter(
+                    x=d[x].astype(str),
+                    y=d[response],
+                    mode="lines+markers",
+                    name=str(s),
+                    showlegend=False,
+                    line=dict(color="rgba(31,119,180,0.35)", width=1),
+                    marker=dict(size=4),
+                )
+            )
+        grand = data.groupby(x, observed=True)[response].mean()
+        fig.add_trace(
+            go.Scatter(
+                x=[str(v) for v in grand.index],
+                y=grand.to_numpy(dtype=float),
+                mode="lines+markers",
+                name="condition means",
+                line=dict(color="black", width=4),
+                marker=dict(size=10),
+            )
+        )
+    fig.update_layout(
+        title=f"{response} by {x}: one line per {subject}",
+        xaxis_title=x,
+        yaxis_title=response,
+        legend=dict(orientation="h", y=-0.2),
+    )
+    return fig
+
+
+def group_means_plot(data: Any, response: str, groups: Sequence[str]) -> go.Figure:
+    """Histograms of the mean response per level of each grouping column (one panel each)."""
+    groups = [g for g in groups if g in data.columns]
+    rows, cols = _grid(len(groups), max_cols=2)
+    fig = make_subplots(
+        rows=rows, cols=cols, subplot_titles=[f"mean {response} per {g}" for g in groups] or None
+    )
+    for i, g in enumerate(groups):
+        m = data.groupby(g, observed=True)[response].mean()
+        r, c = divmod(i, cols)
+        fig.add_trace(
+            go.Histogram(x=m.to_numpy(dtype=float), name=g, showlegend=False),
+            row=r + 1,
+            col=c + 1,
+        )
+    fig.update_layout(title="Per-group means", height=max(300, 300 * rows), bargap=0.05)
+    return fig
+
+
+def drawn_effects_plot(effects: Mapping[str, Any]) -> go.Figure:
+    """The random effects drawn for one simulated dataset, one panel per grouping factor.
+
+    A factor with one term gets a histogram of it; with two or more terms, a scatter of
+    the first term (usually the intercept) against the second (a slope).
+    """
+    groups = list(effects)
+    titles = []
+    for g in groups:
+        cols_ = list(effects[g].columns)
+        titles.append(f"{g}: {cols_[0]} vs {cols_[1]}" if len(cols_) > 1 else f"{g}: {cols_[0]}")
+    rows, cols = _grid(len(groups), max_cols=2)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles or None)
+    for i, g in enumerate(groups):
+        df = effects[g]
+        r, c = divmod(i, cols)
+        if df.shape[1] > 1:
+            trace = go.Scatter(
+                x=df.iloc[:, 0].to_numpy(dtype=float),
+                y=df.iloc[:, 1].to_numpy(dtype=float),
+                mode="markers",
+                name=g,
+                showlegend=False,
+                text=[str(v) for v in df.index],
+                marker=dict(color=EST_COLOR, size=6, opacity=0.7),
+            )
+            fig.add_trace(trace, row=r + 1, col=c + 1)
+            fig.update_xaxes(title_text=str(df.columns[0]), row=r + 1, col=c + 1)
+            fig.update_yaxes(title_text=str(df.columns[1]), row=r + 1, col=c + 1)
+        else:
+            fig.add_trace(
+                go.Histogram(x=df.iloc[:, 0].to_numpy(dtype=float), name=g, showlegend=False),
+                row=r + 1,
+                col=c + 1,
+            )
+    fig.update_layout(title="Drawn random effects", height=max(320, 320 * rows), bargap=0.05)
+    return fig

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import lmmcore
-from lmmcore.plots import bootstrap_histograms, random_effects_plot, residual_plot
+from lmmcore.plots import (
+    bootstrap_histograms,
+    condition_labels,
+    drawn_effects_plot,
+    group_means_plot,
+    random_effects_plot,
+    residual_plot,
+    spaghetti_plot,
+)
 
 
 @pytest.fixture(scope="module")
@@ -78,3 +87,64 @@ def test_residual_plot(sleep_fit):
     np.testing.assert_allclose(fig.data[0].y, sleep_fit.resid)
     np.testing.assert_allclose(fig.data[0].x, sleep_fit.fittedvalues)
     assert len(fig.layout.shapes) == 1
+
+
+# ------------------------------------------------------------------ simulated-data panels
+
+
+@pytest.fixture(scope="module")
+def p1_sim():
+    p = lmmcore.PRESETS["P1"]
+    design = p.design.with_size(subjects=12, items=10)
+    data = design.conditions(3)
+    y, eff = p.spec.simulate(data, 1, 3, return_effects=True)
+    return data.assign(RT=y[:, 0]), eff
+
+
+def test_condition_labels(p1_sim):
+    data, _ = p1_sim
+    lab = condition_labels(data, ["X_i"])
+    assert lab.name == "condition" and set(lab.astype(str)) == {"ingroup", "outgroup"}
+    assert "condition" not in data.columns
+    assert condition_labels(data, []) is None
+    two = condition_labels(data.assign(Z_label="z"), ["X_i", "Z"])
+    assert set(two) == {"ingroup / z", "outgroup / z"}
+
+
+def test_spaghetti_plot_one_line_per_subject_plus_means(p1_sim):
+    data, _ = p1_sim
+    df = data.assign(condition=condition_labels(data, ["X_i"]))
+    fig = spaghetti_plot(df, "RT", "condition", "subj_id")
+    assert len(fig.data) == 12 + 1
+    means = df.groupby("condition", observed=True)["RT"].mean().to_numpy()
+    np.testing.assert_allclose(fig.data[-1].y, means)
+    assert len(spaghetti_plot(df, "RT", "condition", "subj_id", max_subjects=5).data) == 6
+
+
+def test_spaghetti_plot_numeric_x_and_none():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"s": np.repeat(["a", "b", "c"], 20), "x": rng.normal(size=60)})
+    df["y"] = 2 * df["x"] + rng.normal(size=60)
+    fig = spaghetti_plot(df, "y", "x", "s")
+    assert len(fig.data) == 4 and fig.data[-1].name == "all data"
+    box = spaghetti_plot(df, "y", None, "s")
+    assert len(box.data) == 1 and len(box.data[0].y) == 3
+
+
+def test_group_means_plot(p1_sim):
+    data, _ = p1_sim
+    fig = group_means_plot(data, "RT", ["subj_id", "item_id", "nope"])
+    assert [len(t.x) for t in fig.data] == [12, 10]
+    np.testing.assert_allclose(
+        fig.data[0].x, data.groupby("subj_id", observed=True)["RT"].mean().to_numpy()
+    )
+
+
+def test_drawn_effects_plot_scatter_and_histogram(p1_sim):
+    _, eff = p1_sim
+    fig = drawn_effects_plot(eff)
+    types = {t.name: t.type for t in fig.data}
+    assert types == {"item_id": "histogram", "subj_id": "scatter"}
+    sc = next(t for t in fig.data if t.name == "subj_id")
+    np.testing.assert_allclose(sc.x, eff["subj_id"]["(Intercept)"])
+    np.testing.assert_allclose(sc.y, eff["subj_id"]["X_i"])

@@ -63,3 +63,35 @@ def page_header(title: str, purpose: str) -> None:
     """Title and one-sentence purpose at the top of a page."""
     st.title(title)
     st.caption(purpose)
+
+
+QUERY_DONE_KEY = "_query_params_read"
+
+
+def read_query_params() -> None:
+    """Once per session, before any widget exists: apply ``?preset=&seed=&subjects=&items=``.
+
+    The Model & design page writes these parameters, so a copied link reproduces its view.
+    Values that don't parse are ignored.
+    """
+    ss = st.session_state
+    if ss.get(QUERY_DONE_KEY):
+        return
+    ss[QUERY_DONE_KEY] = True
+    qp = st.query_params
+
+    def _int(name: str) -> int | None:
+        try:
+            v = int(qp.get(name, ""))
+        except ValueError:
+            return None
+        return v if v >= 0 else None
+
+    seed = _int("seed")
+    if seed is not None and seed <= 2**32 - 1:
+        ss[SEED_KEY] = seed
+    preset = qp.get("preset")
+    if preset:
+        ss["md_preset"] = preset  # the page ignores names it does not know
+        sizes = {"md_subjects": _int("subjects"), "md_items": _int("items")}
+        ss["md_query_sizes"] = {k: v for k, v in sizes.items() if v}

@@ -44,7 +44,7 @@ def run_bootstrap(result, B: int, seed: int) -> None:
     st.session_state["boot_seed"] = seed
 
 
-def show_bootstrap(boot, method: str, level: float) -> None:
+def show_bootstrap(boot, method: str, level: float, truth=None) -> None:
     st.markdown(
         f"{boot.B} replicates, seed {st.session_state.get('boot_seed', '?')}"
         + (" (interrupted)" if boot.interrupted else "")
@@ -77,24 +77,30 @@ def show_bootstrap(boot, method: str, level: float) -> None:
             "reflects them around the estimate, **normal** assumes a bell curve."
         )
     st.subheader("Bootstrap distributions")
-    st.plotly_chart(bootstrap_histograms(boot, ci), key="boot_hist")
+    st.plotly_chart(bootstrap_histograms(boot, ci, truth=truth), key="boot_hist")
     with st.expander("What am I looking at?"):
         st.markdown(
             "One histogram per parameter: the estimates from the simulated data sets. The "
             "solid blue line is the estimate from your data, the dashed red lines the "
-            "interval. A narrow histogram means the parameter is well determined; a pile-up "
+            "interval (a dotted green line: the true value, for simulated data). A narrow "
+            "histogram means the parameter is well "
+            "determined; a pile-up "
             "at zero for an SD means the model often cannot tell that variance apart."
         )
 
 
 page_header("Fit & bootstrap", PURPOSE)
 result = st.session_state.get(FIT_KEY)
+# true values, when the fit is of data simulated on "Model & design"
+truth = st.session_state.get("truth") if st.session_state.get("fit_source") == "simulated" else None
 if result is None:
     st.info('No fitted model yet: fit one on the "Your data" page first.')
     st.page_link("views/your_data.py", label="Go to Your data", icon=":material/upload_file:")
 else:
     st.markdown(f"Fitted model: `{result.formula}` ({result.nobs} observations).")
     fe = pd.DataFrame({"Estimate": result.fe_params, "Std. Error": result.bse})
+    if truth:
+        fe.insert(0, "True value", [truth.get(n) for n in fe.index])
     st.dataframe(fe)
     c1, c2, c3 = st.columns(3)
     B = int(
@@ -125,4 +131,4 @@ else:
         run_bootstrap(result, B, seed)
     boot = st.session_state.get(BOOT_KEY)
     if boot is not None:
-        show_bootstrap(boot, method, float(level))
+        show_bootstrap(boot, method, float(level), truth)

@@ -74,3 +74,39 @@ def test_fit_example_data_in_browser(page: Page, app_url: str, artifacts: Path):
     page.locator(".js-plotly-plot").first.wait_for(state="visible")
     expect_no_exception(page)
     page.screenshot(path=artifacts / "fit_your_data.png")
+
+
+def test_model_design_preset_preview_and_download(page: Page, app_url: str, artifacts: Path):
+    page.goto(f"{app_url}/model-design")
+    wait_for_script(page)
+    expect(page.get_by_role("heading", name="Model & design", exact=True)).to_be_visible()
+    page.get_by_test_id("stSelectbox").first.click()
+    page.get_by_role("option", name=re.compile("^P2:")).click()
+    wait_for_script(page)
+    expect(page.get_by_label("Model formula (lme4 syntax)")).to_have_value(
+        "rt_trunc ~ 1 + spkr + prec + load + (1 | subj) + (1 + prec | item)"
+    )
+    page.locator(".js-plotly-plot").first.wait_for(state="visible")
+    expect(page.locator(".js-plotly-plot")).to_have_count(3)
+    expect_no_exception(page)
+    expect(page).to_have_url(re.compile(r"preset=P2"))
+    page.set_viewport_size({"width": 1280, "height": 2400})
+    page.screenshot(path=artifacts / "model_design_P2.png")
+    page.locator(".js-plotly-plot").first.screenshot(path=artifacts / "model_design_spaghetti.png")
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_role("link", name=re.compile("Export$")).click()
+    wait_for_script(page)
+    with page.expect_download() as dl:
+        page.get_by_role("button", name="Spec and design (JSON)").click()
+    path = artifacts / "lmm_spec.json"
+    dl.value.save_as(path)
+    import json
+
+    import lmmcore
+
+    d = json.loads(path.read_text())
+    assert lmmcore.ModelSpec.from_dict(d["spec"]) == lmmcore.PRESETS["P2"].spec
+    assert lmmcore.Design.from_dict(d["design"]) == lmmcore.PRESETS["P2"].design
+    page.screenshot(path=artifacts / "export.png")

@@ -1,0 +1,229 @@
+"""AppTest checks of the "Model & design" and "Export" pages, and the generated scripts."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import lmmcore
+from lmmcore.export import python_script, r_script
+from views._common import SEED_KEY
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "app.py"
+MODEL = "views/model_design.py"
+EXPORT = "views/export.py"
+FIT_BOOT = "views/fit_bootstrap.py"
+
+
+def open_model(**state) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    for k, v in state.items():
+        at.session_state[k] = v
+    at.run()
+    at.switch_page(MODEL).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def small(at: AppTest, subjects: int = 10, items: int = 10) -> AppTest:
+    at.number_input(key="md_subjects").set_value(subjects)
+    at.number_input(key="md_items").set_value(items).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_defaults_render_and_preview_matches_direct_simulation():
+    at = open_model()
+    assert at.selectbox(key="md_preset").value == "P1"
+    assert not at.error
+    assert len(at.get("plotly_chart")) == 3
+    assert len(at.expander) >= 5
+    spec, design = at.session_state["spec"], at.session_state["design"]
+    assert spec == lmmcore.PRESETS["P1"].spec and design == lmmcore.PRESETS["P1"].design
+    seed = at.session_state[SEED_KEY]
+    direct = spec.simulate_data(design, seed)
+    pd.testing.assert_frame_equal(at.session_state["sim_data"], direct)
+    assert any(f"{lmmcore.MAX_ROWS:,}" in m.value for m in at.markdown)  # the cap is shown
+
+
+@pytest.mark.parametrize("preset", [*lmmcore.PRESETS, "blank"])
+def test_each_preset_renders(preset):
+    at = open_model()
+    at.selectbox(key="md_preset").set_value(preset).run()
+    assert not at.exception, at.exception
+    assert not at.error
+    assert len(at.get("plotly_chart")) == 3
+    if preset != "blank":
+        p = lmmcore.PRESETS[preset]
+        assert at.session_state["spec"] == p.spec
+        assert at.text_input(key="md_formula").value == p.spec.formula
+    assert at.query_params["preset"] == preset
+
+
+def test_resizing_and_seed_change_the_preview():
+    at = small(open_model(), 12, 20)
+    design = at.session_state["design"]
+    assert (design.subjects, design.items) == (12, 20)
+    at.sidebar.number_input(key=SEED_KEY).set_value(7).run()
+    spec = at.session_state["spec"]
+    pd.testing.assert_frame_equal(at.session_state["sim_data"], spec.simulate_data(design, 7))
+    assert at.query_params["seed"] == "7" and at.query_params["subjects"] == "12"
+
+
+def test_query_params_restore_the_view():
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.query_params.update({"preset": "P2", "seed": "99", "subjects": "16", "items": "16"})
+    at.run()
+    at.switch_page(MODEL).run()
+    assert not at.exception, at.exception
+    assert at.session_state["md_preset"] == "P2" and at.session_state[SEED_KEY] == 99
+    d = at.session_state["design"]
+    assert (d.subjects, d.items) == (16, 16)
+
+
+def test_formula_change_gives_new_terms_zero_and_keeps_old_values():
+    at = small(open_model(md_preset="P1b"))
+    at.text_input(key="md_formula").set_value(
+        "RT ~ 1 + X_e * X_c + (1 + X_e * X_c | item_id) + (1 + X_e * X_c | subj_id)"
+    ).run()
+    assert not at.exception, at.exception
+    sd = at.session_state["spec"].random["item_id"]["sd"]
+    assert sd == {"(Intercept)": 80.0, "X_e": 60.0, "X_c": 0.0, "X_e:X_c": 0.0}
+    assert at.session_state["spec"].fixed["X_e:X_c"] == 70.0
+
+
+@pytest.mark.parametrize(
+    ("formula", "needle"),
+    [
+        ("RT ~ 1 + X_i + (1 | item_id", "parenthes"),
+        ("RT ~ 1 + X_q + (1 | item_id)", "X_q"),
+    ],
+)
+def test_bad_formula_shows_error(formula, needle):
+    at = small(open_model())
+    at.text_input(key="md_formula").set_value(formula).run()
+    assert not at.exception, at.exception
+    assert at.error and needle in at.error[0].value
+
+
+def test_negative_sd_shows_error():
+    at = open_model()
+    at.session_state["md_sd_vals"]["item_id"]["(Intercept)"] = -5.0
+    at.session_state["md_gen"] += 1  # fresh editors read the stored values
+    at.run()
+    assert not at.exception, at.exception
+    assert at.error and "negative" in at.error[0].value
+
+
+def test_non_pd_correlation_shows_error():
+    at = open_model(md_preset="P3")
+    cv = at.session_state["md_corr_vals"]["subj"]
+    cv.update({"(Intercept)|frequency": 0.9, "(Intercept)|context": 0.9, "frequency|context": -0.9})
+    at.session_state["md_gen"] += 1
+    at.run()
+    assert not at.exception, at.exception
+    assert at.error and "positive semi-definite" in at.error[0].value
+
+
+def test_negative_sigma_and_too_large_design_show_errors():
+    at = open_model()
+    at.number_input(key="md_sigma").set_value(-1.0).run()
+    assert not at.exception and at.error and "sigma" in at.error[0].value
+    at.number_input(key="md_sigma").set_value(200.0)
+    at.number_input(key="md_subjects").set_value(1_000_000).run()
+    assert not at.exception, at.exception
+    assert at.error and "limit" in at.error[0].value
+
+
+def test_fit_simulated_dataset_shows_truth_on_fit_bootstrap():
+    at = small(open_model(), 20, 20)
+    at.button(key="md_fit").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["truth"] == {"(Intercept)": 800.0, "X_i": 50.0}
+    res = at.session_state["fit_result"]
+    direct = lmmcore.fit(res.formula, at.session_state["sim_data"])
+    pd.testing.assert_series_equal(res.fe_params, direct.fe_params)
+    at.switch_page(FIT_BOOT).run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    assert list(table["True value"]) == [800.0, 50.0]
+
+
+def test_export_page_without_model_says_so():
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    at.switch_page(EXPORT).run()
+    assert not at.exception, at.exception
+    assert any("Model & design" in i.value for i in at.info)
+
+
+def test_export_json_round_trips():
+    at = small(open_model(md_preset="P3"), 8, 8)
+    at.switch_page(EXPORT).run()
+    assert not at.exception, at.exception
+    assert len(at.get("download_button")) == 4
+    from lmmcore.export import spec_design_json
+
+    spec, design = at.session_state["spec"], at.session_state["design"]
+    d = json.loads(spec_design_json(spec, design))
+    assert set(d) == {"spec", "design"}
+    assert lmmcore.ModelSpec.from_dict(d["spec"]) == spec
+    assert lmmcore.Design.from_dict(d["design"]) == design
+    assert any("lmer(" in c.value for c in at.code)
+
+
+def test_python_script_reproduces_app_data(tmp_path):
+    at = small(open_model(md_preset="P2"), 16, 16)
+    spec, design = at.session_state["spec"], at.session_state["design"]
+    seed = at.session_state["sim_seed"]
+    script = tmp_path / "sim.py"
+    script.write_text(python_script(spec, design, seed))
+    out = tmp_path / "out.csv"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, str(script), str(out)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Fixed effects" in proc.stdout
+    got = pd.read_csv(out)
+    app = at.session_state["sim_data"]
+    assert list(got.columns) == list(app.columns)
+    pd.testing.assert_series_equal(got["rt_trunc"], app["rt_trunc"], check_exact=True)
+    assert got["subj"].tolist() == app["subj"].astype(str).tolist()
+
+
+@pytest.mark.skipif(shutil.which("Rscript") is None, reason="R is not installed")
+@pytest.mark.parametrize("preset", ["P1", "P1b", "P2", "P3", "P5"])
+def test_r_script_builds_the_same_design(tmp_path, preset):
+    p = lmmcore.PRESETS[preset]
+    design = p.design.with_size(subjects=p.design.subjects // 2 if preset != "P3" else 20)
+    script = r_script(p.spec, design, 1)
+    stop = script.index("# ---- the model")
+    probe = script[:stop].replace("library(lmerTest)", "").replace("library(MASS)", "")
+    probe += '\nwrite.csv(dat, "design.csv", row.names = FALSE)\n'
+    (tmp_path / "d.R").write_text(probe)
+    proc = subprocess.run(
+        ["Rscript", "d.R"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    got = pd.read_csv(tmp_path / "design.csv")
+    want = design.conditions(1)
+    assert len(got) == len(want)
+    for col in want.columns:
+        if pd.api.types.is_numeric_dtype(want[col]):
+            assert got[col].astype(float).tolist() == want[col].tolist(), col
+        else:
+            assert got[col].astype(str).tolist() == want[col].astype(str).tolist(), col
