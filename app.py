@@ -28,7 +28,14 @@ def home() -> None:
     st.caption(f"lmmcore version {lmmcore.__version__}")
 
 
+@st.cache_resource(show_spinner="Preparing the fitter (first start only: compiling its kernel)...")
+def _warm_up() -> bool:
+    lmmcore.warm_up()
+    return True
+
+
 st.set_page_config(page_title="lmmcore", layout="wide")
+_warm_up()
 page = st.navigation(
     [st.Page(home, title="Home", icon=":material/home:", default=True)]
     + [st.Page(p.path, title=p.title, url_path=p.url_path, icon=p.icon) for p in PAGES]

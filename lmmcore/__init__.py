@@ -12,6 +12,7 @@ from lmmcore.autora import DV, IV, SyntheticExperiment, VariableCollection, lmm_
 from lmmcore.bootstrap import BootResult, bootMer
 from lmmcore.datasets import load_dataset
 from lmmcore.design import MAX_ROWS, Covariate, Design, Factor
+from lmmcore.engine import warm_up
 from lmmcore.errors import (
     BootstrapError,
     ConvergenceWarning,
@@ -71,5 +72,6 @@ __all__ = [
     "load_dataset",
     "parse_formula",
     "simulate",
+    "warm_up",
     "__version__",
 ]

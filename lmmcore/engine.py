@@ -406,3 +406,30 @@ class Engine:
         return Solution(
             theta, beta, float(r2[0]), float(ld[0]), float(ldrx[0]), RXtRX, b, np.concatenate(us)
         )
+
+
+def warm_up() -> None:
+    """Compile the numba kernel now (it is cached on disk after the first time).
+
+    The first criterion evaluation in a fresh installation compiles the kernel, which takes
+    a few seconds; an app calls this once at start-up so that no user waits mid-click.
+
+    Example:
+        >>> warm_up()
+    """
+    import pandas as pd
+
+    from lmmcore.structure import build_structure
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(
+        {
+            "y": rng.normal(size=24),
+            "x": np.tile([-0.5, 0.5], 12),
+            "g": np.repeat(np.arange(6), 4),
+            "h": np.tile(np.arange(4), 6),
+        }
+    )
+    eng = Engine(build_structure("y ~ x + (1 + x | g) + (1 | h)", df))
+    resp = eng.responses(df[["y"]].to_numpy())
+    eng.criterion(eng.structure.theta0[None], np.array([0]), resp, reml=True)

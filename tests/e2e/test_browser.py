@@ -17,11 +17,12 @@ def wait_for_script(page: Page) -> None:
     """Wait for the current script run to finish, using the attributes Streamlit sets.
 
     The short pause lets a rerun that an action just triggered flip the state to running.
+    A run can take a while: the first fit on a fresh checkout compiles the numba kernel.
     """
     page.wait_for_timeout(200)
     app = page.get_by_test_id("stApp")
-    expect(app).to_have_attribute("data-test-connection-state", "CONNECTED")
-    expect(app).to_have_attribute("data-test-script-state", "notRunning")
+    expect(app).to_have_attribute("data-test-connection-state", "CONNECTED", timeout=60_000)
+    expect(app).to_have_attribute("data-test-script-state", "notRunning", timeout=120_000)
 
 
 def expect_no_exception(page: Page) -> None:
