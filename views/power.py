@@ -78,6 +78,10 @@ def _design_json(design: lmmcore.Design) -> str:
     return json.dumps(design.to_dict(), sort_keys=True)
 
 
+#: simulated observations (nsim x rows) above which a design point runs in processes
+PARALLEL_WORK = 2_000_000
+
+
 @st.cache_data(show_spinner=False, max_entries=500)
 def power_point(
     spec_json: str,
@@ -93,6 +97,8 @@ def power_point(
     columns, the warnings raised). The same call as one point of `lmmcore.power_curve`."""
     spec = lmmcore.ModelSpec.from_dict(json.loads(spec_json))
     design = lmmcore.Design.from_dict(json.loads(design_json)).with_size(**dict(point))
+    # big points use every core; the numbers do not depend on it (one seed stream each)
+    n_jobs = -1 if nsim * design.n_rows >= PARALLEL_WORK else 1
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         res = lmmcore.power(
@@ -103,6 +109,7 @@ def power_point(
             test=test,
             effects=list(effects) or None,
             seed=seed,
+            n_jobs=n_jobs,
             progress=_PROGRESS[0],
         )
     table = res.table.reset_index()

@@ -75,6 +75,16 @@ def test_fit_example_data_in_browser(page: Page, app_url: str, artifacts: Path):
     page.locator(".js-plotly-plot").first.wait_for(state="visible")
     expect_no_exception(page)
     page.screenshot(path=artifacts / "fit_your_data.png")
+    # the fit carries over to Fit & bootstrap: run a small bootstrap and see its histograms
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_role("link", name=re.compile("Fit & bootstrap$")).click()
+    wait_for_script(page)
+    page.get_by_role("button", name="Run bootstrap").click()
+    wait_for_script(page)
+    page.locator(".js-plotly-plot").first.wait_for(state="visible")
+    expect(page.get_by_role("heading", name="Bootstrap distributions")).to_be_visible()
+    expect_no_exception(page)
+    page.screenshot(path=artifacts / "fit_bootstrap.png", full_page=False)
 
 
 def test_model_design_preset_preview_and_download(page: Page, app_url: str, artifacts: Path):
