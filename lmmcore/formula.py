@@ -396,6 +396,8 @@ def parse_formula(
         used.add(g)
     if columns is not None:
         check_columns(used, columns, formula)
+    if groups:
+        formula = formula + "".join(f" + (1 | {g})" for g in groups)
     return ParsedFormula(formula, _join(lhs), fixed_str, tuple(random), frozenset(used))
 
 

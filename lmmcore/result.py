@@ -326,10 +326,16 @@ def _summary_text(r: LMMResult) -> str:
                 ]
             )
     rows.append(["Residual", "", _fmt(r.scale), _fmt(r.sigma), ""])
-    re_tab = pd.DataFrame(rows, columns=["Groups", "Name", "Variance", "Std.Dev.", "Corr"])
-    if all(x == "" for x in re_tab["Corr"]):
-        re_tab = re_tab.drop(columns="Corr")
-    w(re_tab.to_string(index=False, justify="left") + "\n")
+    header = ["Groups", "Name", "Variance", "Std.Dev.", "Corr"]
+    if all(row[4] == "" for row in rows):
+        header, rows = header[:4], [row[:4] for row in rows]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
+    for row in [header, *rows]:
+        cells = [
+            str(x).ljust(w) if i < 2 or i == 4 else str(x).rjust(w)
+            for i, (x, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        w(" " + " ".join(cells).rstrip() + "\n")
     grp = ", ".join(f"{g}, {n}" for g, n in r.ngroups.items())
     w(f"Number of obs: {r.nobs}, groups:  {grp}\n\n")
     w("Fixed effects:\n")
@@ -357,7 +363,7 @@ def _summary_text(r: LMMResult) -> str:
     if r.structure.p > 1:
         se = np.sqrt(np.diag(r._vcov))
         corr = r._vcov / np.outer(se, se)
-        short = [n[:6] for n in r.fe_names]
+        short = ["(Intr)" if n == "(Intercept)" else n[:6] for n in r.fe_names]
         lines = ["", "Correlation of Fixed Effects:"]
         lines.append(" " * 12 + " ".join(f"{s:>6}" for s in short[:-1]))
         for i in range(1, r.structure.p):

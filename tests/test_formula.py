@@ -139,3 +139,14 @@ def test_sum_contrasts_and_factor_slopes():
     s2 = build_structure("y ~ f + (f | g)", df)
     assert s2.fe_names == ("(Intercept)", "fmid", "fhi")
     assert s2.blocks[0].terms == ("(Intercept)", "fmid", "fhi")
+
+
+def test_groups_convenience_fits_crossed_intercepts_and_shows_them():
+    from tests.lme4_fixtures import load_case
+
+    fx, df, _ = load_case("penicillin")
+    import lmmcore
+
+    r = lmmcore.fit("diameter ~ 1", df, groups=["plate", "sample"])
+    assert r.formula == "diameter ~ 1 + (1 | plate) + (1 | sample)"
+    assert abs(r.objective - fx["tight_refit"]["objective"]) < 1e-6
