@@ -125,7 +125,9 @@ def _run_chunk(problem: _Problem, start: int, stop: int, root: np.random.SeedSeq
             from lmmcore.batch_inference import batch_satterthwaite
 
             resp = eng.responses(Y)
-            df = np.asarray(batch_satterthwaite(eng, resp, fits, True), dtype=float)[:, cols]
+            # the refit's own Newton stencil gives the derivatives (df within ~0.5%)
+            df = np.asarray(batch_satterthwaite(eng, resp, fits, True, reuse=True), dtype=float)
+            df = df[:, cols]
             pval = 2 * stats.t.sf(np.abs(stat), df)
         elif pr.test == "kr":
             se, df, pval, stat = _kr(pr, fits, cols, est, errors, start)

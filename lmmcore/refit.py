@@ -33,6 +33,22 @@ STATUSES = ("ok", "singular", "not converged", "failed")
 
 
 @dataclass(frozen=True, eq=False)
+class Stencil:
+    """Criterion parts on each replicate's last forward stencil (theta + h * offsets).
+
+    ``center`` (B, d) is where it was taken (NaN where a replicate has none, e.g. one the
+    fallback optimiser settled); ``a`` is log|L|^2 (+ log|R_X|^2 for REML), ``r2`` the
+    penalised RSS and ``Wd`` the diagonal of (X'V^-1X)^-1 sigma^-2 at each point.
+    """
+
+    h: float
+    center: np.ndarray  # (B, d)
+    a: np.ndarray  # (B, npts)
+    r2: np.ndarray  # (B, npts)
+    Wd: np.ndarray  # (B, npts, p)
+
+
+@dataclass(frozen=True, eq=False)
 class BatchFit:
     """Fits of B responses: per-replicate estimates and a status string."""
 
@@ -44,6 +60,8 @@ class BatchFit:
     status: np.ndarray  # (B,) of str
     newton_iterations: np.ndarray  # (B,)
     fallback: np.ndarray  # (B,) bool: refitted by the one-at-a-time optimiser
+    #: the last Newton stencil per replicate (see :class:`Stencil`), reused for inference
+    stencil: Stencil | None = None
 
     @property
     def B(self) -> int:
@@ -107,8 +125,12 @@ def _newton(
     max_iter: int,
     h: float,
     ftol: float,
+    keep: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Lockstep projected Newton from ``theta`` (R, d) for replicates ``reps`` (R,)."""
+    """Lockstep projected Newton from ``theta`` (R, d) for replicates ``reps`` (R,).
+
+    ``keep`` (arrays indexed like ``theta``) receives each replicate's last stencil.
+    """
     s = engine.structure
     lower = s.theta_lower
     d = s.n_theta
@@ -127,8 +149,14 @@ def _newton(
             break
         iters[idx] += 1
         pts = (theta[idx, None, :] + offsets[None, :, :]).reshape(-1, d)
-        f = engine.criterion(pts, np.repeat(reps[idx], npts), resp, REML)
-        f = f.reshape(idx.size, npts)
+        ld, ldrx, r2, MW = engine.kernel_parts(pts, np.repeat(reps[idx], npts), resp)
+        f = engine.criterion_from_parts(ld, ldrx, r2, REML)
+        f = np.where(np.isfinite(f), f, np.inf).reshape(idx.size, npts)
+        if keep is not None:
+            keep["center"][idx] = theta[idx]
+            keep["a"][idx] = (ld + ldrx if REML else ld).reshape(idx.size, npts)
+            keep["r2"][idx] = r2.reshape(idx.size, npts)
+            keep["MW"][idx] = MW.reshape(idx.size, npts, *MW.shape[1:])
         bad = ~np.all(np.isfinite(f), axis=1)
         f[bad] = 0.0
         g, H = _grad_hess(f, d, h)
@@ -216,19 +244,23 @@ def refit_batch(
     lower = s.theta_lower
     diag = lower == 0.0
     theta0 = np.tile(np.asarray(start, dtype=float), (B, 1))
+    keep = _stencil_store(s, B)
     theta, fval, converged, iters = _newton(
-        engine, resp, theta0, np.arange(B), REML, max_iter, h, ftol
+        engine, resp, theta0, np.arange(B), REML, max_iter, h, ftol, keep
     )
     # replicates that ended on the boundary: Newton again from the other side of it
     edge = np.flatnonzero(converged & np.any(theta[:, diag] <= SINGULAR_TOL, axis=1))
     if edge.size:
+        keep2 = _stencil_store(s, edge.size)
         t2, f2, c2, it2 = _newton(
-            engine, resp, _edge_restarts(s, theta[edge]), edge, REML, max_iter, h, ftol
+            engine, resp, _edge_restarts(s, theta[edge]), edge, REML, max_iter, h, ftol, keep2
         )
         iters[edge] += it2
         better = c2 & (f2 < fval[edge] - 1e-10)
         theta[edge[better]] = t2[better]
         fval[edge[better]] = f2[better]
+        for k in keep:
+            keep[k][edge[better]] = keep2[k][better]
     # the robust one-at-a-time optimiser for whatever Newton did not settle
     fallback = ~converged
     for i in np.flatnonzero(fallback):
@@ -247,10 +279,28 @@ def refit_batch(
                 best = opt.fun
                 theta[i], fval[i] = opt.theta, opt.fun
                 converged[i] = opt.converged
-    return _finish(engine, resp, theta, fval, converged, iters, fallback, REML)
+    keep["center"][fallback] = np.nan
+    p = s.p
+    MW = keep["MW"]
+    Wd = np.full(MW.shape[:2] + (p,), np.nan)
+    have = np.all(np.isfinite(MW), axis=(1, 2, 3))
+    if have.any():
+        Wd[have] = np.diagonal(np.linalg.inv(MW[have][..., :p, :p]), axis1=-2, axis2=-1)
+    stencil = Stencil(h, keep["center"], keep["a"], keep["r2"], Wd)
+    return _finish(engine, resp, theta, fval, converged, iters, fallback, REML, stencil)
 
 
-def _finish(engine, resp, theta, fval, converged, iters, fallback, REML) -> BatchFit:
+def _stencil_store(s, R: int) -> dict:
+    npts = _stencil(s.n_theta).shape[0]
+    return {
+        "center": np.full((R, s.n_theta), np.nan),
+        "a": np.full((R, npts), np.nan),
+        "r2": np.full((R, npts), np.nan),
+        "MW": np.full((R, npts, s.p + 1, s.p + 1), np.nan),
+    }
+
+
+def _finish(engine, resp, theta, fval, converged, iters, fallback, REML, stencil=None):
     s = engine.structure
     B = theta.shape[0]
     p = s.p
@@ -277,4 +327,4 @@ def _finish(engine, resp, theta, fval, converged, iters, fallback, REML) -> Batc
     status[singular] = "singular"
     status[~converged] = "not converged"
     status[~ok] = "failed"
-    return BatchFit(theta, beta, sigma, fval, se, status.astype(str), iters, fallback)
+    return BatchFit(theta, beta, sigma, fval, se, status.astype(str), iters, fallback, stencil)
