@@ -30,7 +30,8 @@ from lmmcore.result import LMMResult
 from lmmcore.simulate import SeedLike, child_seeds, draw_responses, seed_sequence
 
 CI_METHODS = ("perc", "basic", "norm")
-DEFAULT_CHUNK = 250
+#: simulated values (rows x replicates) per chunk: bounds memory whatever B is
+CHUNK_VALUES = 2_000_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -238,7 +239,8 @@ def bootMer(
             )
         names = [f"t{i + 1}" for i in range(t0.size)]
     ss = seed_sequence(seed)
-    chunk = int(chunk_size or DEFAULT_CHUNK)
+    # big chunks amortise the per-iteration Python work; memory stays bounded
+    chunk = int(chunk_size or min(2000, max(50, CHUNK_VALUES // result.nobs)))
     bounds = [(a, min(B, a + chunk)) for a in range(0, B, chunk)]
     est = np.full((B, t0.size), np.nan)
     status = np.full(B, "failed", dtype=object)

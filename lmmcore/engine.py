@@ -30,6 +30,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -54,6 +55,15 @@ class Responses:
     @property
     def B(self) -> int:
         return self.yty.shape[0]
+
+    @cached_property
+    def by_replicate(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Z1'Y (B, L1, k1), X'Y (B, p), Z2'Y (B, q2): contiguous per replicate."""
+        return (
+            np.ascontiguousarray(np.moveaxis(self.Z1tY, 2, 0)),
+            np.ascontiguousarray(self.XtY.T),
+            np.ascontiguousarray(self.Z2tY.T),
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -216,6 +226,7 @@ class Engine:
             tr_c,
             t_off,
         ) = self._kernel_args
+        Z1tY, XtY, Z2tY = resp.by_replicate
         criterion_parts(
             thetas,
             reps,
@@ -224,14 +235,14 @@ class Engine:
             c1,
             D1,
             Z1tX,
-            np.ascontiguousarray(resp.Z1tY),
+            Z1tY,
             XtX,
-            np.ascontiguousarray(resp.XtY),
+            XtY,
             resp.yty,
             ZtZ12,
             ZtZ22,
             Z2tX,
-            np.ascontiguousarray(resp.Z2tY),
+            Z2tY,
             b_off,
             b_L,
             b_k,

@@ -118,6 +118,9 @@ def criterion_parts(
 ):
     """log|L|^2, log|R_X|^2, r^2 and the reduced [X y] cross-product for each pair.
 
+    The response cross-products come replicate-major (Z1tY (B, L1, k1), XtY (B, p),
+    Z2tY (B, q2)) so that one pair reads contiguous memory.
+
     A pair whose factorisation fails gets NaN.
     """
     M = thetas.shape[0]
@@ -148,8 +151,8 @@ def criterion_parts(
         for i in range(p):
             for j in range(p):
                 MW[i, j] = XtX[i, j]
-            MW[i, p] = XtY[i, rep]
-            MW[p, i] = XtY[i, rep]
+            MW[i, p] = XtY[rep, i]
+            MW[p, i] = XtY[rep, i]
         MW[p, p] = yty[rep]
         ld = 0.0
         failed = False
@@ -162,7 +165,7 @@ def criterion_parts(
             for i in range(q2):
                 for j in range(p):
                     W2[i, j] = Z2tX[i, j]
-                W2[i, p] = Z2tY[i, rep]
+                W2[i, p] = Z2tY[rep, i]
             _apply_lam2t_rows(W2, lams2, b_off, b_L, b_k, R2)
         for lv in range(L1):
             # A = lam' D lam + I
@@ -182,7 +185,7 @@ def criterion_parts(
                 for c in range(p + 1):
                     s = 0.0
                     for a in range(k1):
-                        s += lam[a, i] * (Z1tX[lv, a, c] if c < p else Z1tY[lv, a, rep])
+                        s += lam[a, i] * (Z1tX[lv, a, c] if c < p else Z1tY[rep, lv, a])
                     c1[i, c] = s
             _forward(A, c1)
             for i in range(p + 1):
