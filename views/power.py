@@ -79,7 +79,7 @@ def _design_json(design: lmmcore.Design) -> str:
 
 
 #: simulated observations (nsim x rows) above which a design point runs in processes
-PARALLEL_WORK = 2_000_000
+PARALLEL_WORK = 500_000
 
 
 @st.cache_data(show_spinner=False, max_entries=500)
