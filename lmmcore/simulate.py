@@ -30,10 +30,7 @@ def seed_sequence(seed: SeedLike) -> np.random.SeedSequence:
     if isinstance(seed, np.random.SeedSequence):
         return seed
     if isinstance(seed, np.random.Generator):
-        ss = seed.bit_generator.seed_seq
-        if isinstance(ss, np.random.SeedSequence):
-            # derive from the generator's own stream so repeated calls differ
-            return np.random.SeedSequence(seed.integers(0, 2**63, size=4).tolist())
+        # derive from the generator's own stream, so repeated calls give new draws
         return np.random.SeedSequence(seed.integers(0, 2**63, size=4).tolist())
     if seed is not None and (not isinstance(seed, int | np.integer) or seed < 0):
         raise ValueError(
