@@ -54,14 +54,19 @@ class ProcessBackend(Backend):
 
     name = "processes"
 
-    def __init__(self, n_jobs: int):
+    def __init__(self, n_jobs: int, executor: ProcessPoolExecutor | None = None):
+        """``executor``: a pool to reuse across calls (an app keeps one warm); it is then
+        not shut down here, and ``n_jobs`` should be its number of workers."""
         self.n_jobs = n_jobs
+        self.executor = executor
 
     def map(
         self, fn: ChunkFn, problem: Any, bounds: Sequence[Chunk], root: Any
     ) -> Iterator[tuple[Chunk, Any]]:
-        pool = ProcessPoolExecutor(max_workers=self.n_jobs)
+        own = self.executor is None
+        pool = ProcessPoolExecutor(max_workers=self.n_jobs) if own else self.executor
         clean = False
+        futs: dict = {}
         try:
             futs = {pool.submit(fn, problem, a, b, root): (a, b) for a, b in bounds}
             for fut in as_completed(futs):
@@ -69,7 +74,11 @@ class ProcessBackend(Backend):
             clean = True
         finally:
             # on an interrupt or error: drop queued chunks, do not wait for running ones
-            pool.shutdown(wait=clean, cancel_futures=not clean)
+            if own:
+                pool.shutdown(wait=clean, cancel_futures=not clean)
+            elif not clean:
+                for f in futs:
+                    f.cancel()
 
 
 class DaskBackend(Backend):

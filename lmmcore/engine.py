@@ -118,6 +118,20 @@ def small_lower_solve(L: np.ndarray, B: np.ndarray) -> np.ndarray:
     return X
 
 
+def _elimination_order(s: ModelStructure) -> list[int]:
+    """Block order for the factorisation: first the block whose elimination leaves the
+    cheapest dense remainder (L k q2^2 for the Schur update plus q2^3 / 3 for its Cholesky)."""
+    q = s.q
+
+    def cost(i: int) -> float:
+        b = s.blocks[i]
+        q2 = q - b.q
+        return b.nlevels * b.k * q2 * q2 + q2**3 / 3
+
+    first = min(range(len(s.blocks)), key=lambda i: (cost(i), i))
+    return [first] + [i for i in range(len(s.blocks)) if i != first]
+
+
 class Engine:
     """Profiled criterion for a fixed design (X, Z); see the module docstring."""
 
@@ -126,7 +140,19 @@ class Engine:
         self.structure = s
         self.n, self.p = s.n, s.p
         X = s.X
-        b1 = s.blocks[0]
+        # Eliminate first the block that makes the dense remainder cheapest (often, but
+        # not always, lme4's first: the factor with most levels). Theta stays in lme4's
+        # order outside the engine; inside, it is permuted to this block order.
+        self.order = _elimination_order(s)
+        self.blocks = [s.blocks[i] for i in self.order]
+        self.theta_perm = np.concatenate(
+            [np.arange(s.theta_slices[i].start, s.theta_slices[i].stop) for i in self.order]
+        )
+        self._slices, start = [], 0
+        for b in self.blocks:
+            self._slices.append(slice(start, start + b.n_theta))
+            start += b.n_theta
+        b1 = self.blocks[0]
         self.L1, self.k1 = b1.nlevels, b1.k
         codes, T = b1.codes, b1.T
         D1 = np.zeros((self.L1, self.k1, self.k1))
@@ -137,7 +163,7 @@ class Engine:
         self.Z1tX = Z1tX
         self.Z1 = b1.Z().tocsc().T.tocsr()  # Z1' (L1 k1, n)
         self.XtX = X.T @ X
-        self.rest = s.blocks[1:]
+        self.rest = self.blocks[1:]
         self.offsets = []
         off = 0
         for b in self.rest:
@@ -160,8 +186,7 @@ class Engine:
         self.chunk = max(1, CHUNK_BUDGET // max(per_pair, 1))
 
     def _build_kernel_args(self) -> tuple:
-        s = self.structure
-        r1, c1 = s.blocks[0].tril
+        r1, c1 = self.blocks[0].tril
         b_off, b_L, b_k, b_toff, tr_r, tr_c, t_off = [], [], [], [], [], [], [0]
         toff = 0
         for b, off in zip(self.rest, self.offsets, strict=True):
@@ -203,7 +228,7 @@ class Engine:
         """
         from lmmcore.kernels import criterion_parts
 
-        thetas = np.ascontiguousarray(np.atleast_2d(thetas), dtype=float)
+        thetas = np.ascontiguousarray(np.atleast_2d(thetas)[:, self.theta_perm], dtype=float)
         reps = np.ascontiguousarray(reps, dtype=np.int64)
         M = thetas.shape[0]
         ld, ldrx, r2 = np.empty(M), np.empty(M), np.empty(M)
@@ -269,8 +294,8 @@ class Engine:
         return Responses(Z1tY, Z2tY, XtY, np.einsum("ij,ij->j", Y, Y), Y)
 
     def _lam(self, thetas: np.ndarray, block_index: int) -> np.ndarray:
-        b = self.structure.blocks[block_index]
-        sl = self.structure.theta_slices[block_index]
+        b = self.blocks[block_index]
+        sl = self._slices[block_index]
         lam = np.zeros((thetas.shape[0], b.k, b.k))
         r, c = b.tril
         lam[:, r, c] = thetas[:, sl]
@@ -295,6 +320,7 @@ class Engine:
         return out
 
     def _factor(self, thetas: np.ndarray, reps: np.ndarray, resp: Responses, full: bool):
+        thetas = np.atleast_2d(thetas)[:, self.theta_perm]
         M = thetas.shape[0]
         p = self.p
         lam1 = self._lam(thetas, 0)
@@ -409,14 +435,16 @@ class Engine:
             b2 = np.zeros(0)
         b1 = np.linalg.solve(np.swapaxes(L11, -1, -2), d1[..., None])[..., 0]
         u1 = np.einsum("kj,lj->lk", ex["lam1"][0], b1)
-        us = [u1.ravel()]
+        us, bs = [u1.ravel()], [b1.ravel()]
         for blk, off, lam in zip(self.rest, self.offsets, ex.get("lams", []), strict=False):
             bb = b2[off : off + blk.q].reshape(blk.nlevels, blk.k)
+            bs.append(bb.ravel())
             us.append(np.einsum("kj,lj->lk", lam[0], bb).ravel())
-        b = np.concatenate([b1.ravel(), b2])
-        return Solution(
-            theta, beta, float(r2[0]), float(ld[0]), float(ldrx[0]), RXtRX, b, np.concatenate(us)
-        )
+        # back to the structure's (lme4's) block order
+        back = np.argsort(self.order)
+        b = np.concatenate([bs[i] for i in back])
+        u = np.concatenate([us[i] for i in back])
+        return Solution(theta, beta, float(r2[0]), float(ld[0]), float(ldrx[0]), RXtRX, b, u)
 
 
 def warm_up() -> None:

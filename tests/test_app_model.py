@@ -227,3 +227,20 @@ def test_r_script_builds_the_same_design(tmp_path, preset):
             assert got[col].astype(float).tolist() == want[col].tolist(), col
         else:
             assert got[col].astype(str).tolist() == want[col].astype(str).tolist(), col
+
+
+@pytest.mark.parametrize("preset", list(lmmcore.PRESETS))
+def test_every_page_renders_on_each_preset(preset):
+    """Choose a preset on Model & design, then open every other page: no exception, and
+    the Power page uses that preset's model (not its P1 fallback)."""
+    from views._common import PAGES
+
+    at = open_model()
+    at.selectbox(key="md_preset").set_value(preset).run()
+    assert not at.exception, at.exception
+    assert at.session_state["spec"].formula == lmmcore.PRESETS[preset].spec.formula
+    for page in PAGES:
+        at.switch_page(page.path).run()
+        assert not at.exception, (page.path, at.exception)
+        if page.path.endswith("power.py"):
+            assert not any("No model from" in i.value for i in at.info)

@@ -11,14 +11,17 @@ from __future__ import annotations
 import contextvars
 import itertools
 import json
+import os
 import re
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 
 import pandas as pd
 import streamlit as st
 
 import lmmcore
+from lmmcore.backends import ProcessBackend
 from lmmcore.power_plots import (
     diagnostics_table,
     power_curve_figure,
@@ -82,6 +85,13 @@ def _design_json(design: lmmcore.Design) -> str:
 PARALLEL_WORK = 500_000
 
 
+@st.cache_resource(show_spinner=False)
+def _warm_pool() -> ProcessBackend:
+    """One process pool for the server's lifetime: workers start (and load lmmcore) once."""
+    jobs = os.cpu_count() or 1
+    return ProcessBackend(jobs, ProcessPoolExecutor(max_workers=jobs))
+
+
 @st.cache_data(show_spinner=False, max_entries=500)
 def power_point(
     spec_json: str,
@@ -97,8 +107,9 @@ def power_point(
     columns, the warnings raised). The same call as one point of `lmmcore.power_curve`."""
     spec = lmmcore.ModelSpec.from_dict(json.loads(spec_json))
     design = lmmcore.Design.from_dict(json.loads(design_json)).with_size(**dict(point))
-    # big points use every core; the numbers do not depend on it (one seed stream each)
-    n_jobs = -1 if nsim * design.n_rows >= PARALLEL_WORK else 1
+    # big points use every core, on a pool kept warm between runs; the numbers do not
+    # depend on it (one seed stream per simulation)
+    backend = _warm_pool() if nsim * design.n_rows >= PARALLEL_WORK else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         res = lmmcore.power(
@@ -109,7 +120,7 @@ def power_point(
             test=test,
             effects=list(effects) or None,
             seed=seed,
-            n_jobs=n_jobs,
+            backend=backend,
             progress=_PROGRESS[0],
         )
     table = res.table.reset_index()
