@@ -21,78 +21,14 @@ def two(name: str, a: str, b: str, varies: str = "within", coding: str = "deviat
 # --------------------------------------------------------------------------- presets
 
 
-def p1() -> Design:
-    return Design(
-        subjects=100,
-        items=50,
-        factors=[two("X_i", "ingroup", "outgroup", "within_subject")],
-        subject_col="subj_id",
-        item_col="item_id",
-    )
+def _preset(name: str):
+    """The shipped preset's design: these tests check what the app and the presets use."""
+    from lmmcore import PRESETS
+
+    return lambda: PRESETS[name].design
 
 
-def p1b() -> Design:
-    return Design(
-        subjects=50,
-        items=50,
-        factors=[
-            two("X_e", "neutral", "smiling", "within"),
-            two("X_c", "ingroup", "outgroup", "within_subject"),
-        ],
-        subject_col="subj_id",
-        item_col="item_id",
-    )
-
-
-def p2() -> Design:
-    return Design(
-        subjects=56,
-        items=32,
-        factors=[
-            two("spkr", "old", "new", coding="sum"),
-            two("prec", "maintain", "break", coding="sum"),
-            two("load", "yes", "no", coding="sum"),
-        ],
-        counterbalance=True,
-    )
-
-
-def p3() -> Design:
-    return Design(
-        subjects=40,
-        items=40,
-        factors=[
-            two("age", "old", "young", "between_subject", "sum"),
-            two("frequency", "high", "low", "within_subject", "sum"),
-            two("context", "matched", "unmatched", "within", "sum"),
-        ],
-    )
-
-
-def p4() -> Design:
-    return Design(
-        subjects=48,
-        items=120,
-        trials=3,
-        missing=0.2174,
-        subject_col="subject",
-        item_col="sentence",
-        covariates=[
-            Covariate("word_length", "normal", (0.0, 1.0), per="row", center=True),
-            Covariate("complexity", "normal", (0.0, 1.0), per="item", center=True),
-        ],
-    )
-
-
-def p5() -> Design:
-    return Design(
-        subjects=40,
-        items=120,
-        factors=[two("REPETITION", "unrelated", "repeated")],
-        counterbalance=True,
-        subject_col="SUBJECT",
-        item_col="ITEM",
-    )
+p1, p1b, p2, p3, p4, p5 = (_preset(n) for n in ("P1", "P1b", "P2", "P3", "P4", "P5"))
 
 
 def test_p1_debruine_barr():

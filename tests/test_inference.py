@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from functools import cache
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -26,9 +26,12 @@ from lmmcore.inference import (
     satterthwaite,
     satterthwaite_setup,
 )
+from tests.lme4_fixtures import FIXTURES
 
-FIX = Path("/work/shared/fixtures/lme4")
+FIX = FIXTURES
 if not (FIX / "manifest.json").exists():  # pragma: no cover
+    if os.environ.get("CI"):
+        raise RuntimeError(f"lme4 fixtures not found at {FIX}")
     pytest.skip("lme4 fixtures not available", allow_module_level=True)
 
 MANIFEST = json.loads((FIX / "manifest.json").read_text())["cases"]
