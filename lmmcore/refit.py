@@ -116,6 +116,54 @@ def _newton_steps(g: np.ndarray, H: np.ndarray, free: np.ndarray) -> np.ndarray:
     return np.where(free, steps, 0.0)
 
 
+#: how far a variance sitting at a saddle on its zero bound is first moved inwards
+KICK = 0.05
+#: step fractions tried when the full step does not decrease the criterion: first the
+#: usual ones, then (rarely needed) the rest of the ladder, each group in one batched call
+ALPHAS = (0.5 ** np.arange(1, 4), 0.5 ** np.arange(4, 21))
+#: a step is accepted if it raises the criterion by at most this (rounding)
+NOISE = 1e-12
+#: below this predicted decrease a replicate whose full Newton step fails is at its
+#: optimum already (the failure is rounding noise): no shorter steps are tried
+TINY = 1e-9
+
+
+def _line_search(engine, resp, reps, REML, th, step, f0, lower, todo, pred):
+    """Projected backtracking: the largest of 1, 1/2, 1/4, ... that does not increase f.
+
+    Batched engine calls: the full step for every replicate, then groups of shorter steps
+    (see ``ALPHAS``) for those it failed. A replicate no step improves stays where it is.
+    """
+    new_theta, new_f = th.copy(), f0.copy()
+    alpha = np.where(todo, 1.0, 0.0)
+    pi = np.flatnonzero(todo)
+    if pi.size == 0:
+        return new_theta, new_f, alpha
+    trial = np.maximum(th[pi] + step[pi], lower)
+    ft = engine.criterion(trial, reps[pi], resp, REML)
+    ok = ft <= f0[pi] + NOISE
+    new_theta[pi[ok]], new_f[pi[ok]] = trial[ok], ft[ok]
+    stay = ~ok & (np.abs(pred[pi]) < TINY)
+    alpha[pi[stay]] = 0.0
+    ok |= stay
+    for ladder in ALPHAS:
+        pi = pi[~ok]
+        if pi.size == 0:
+            break
+        na = ladder.size
+        trial = th[pi, None, :] + ladder[None, :, None] * step[pi, None, :]
+        trial = np.maximum(trial, lower).reshape(-1, th.shape[1])
+        ft = engine.criterion(trial, np.repeat(reps[pi], na), resp, REML).reshape(pi.size, na)
+        good = ft <= f0[pi, None] + NOISE
+        first = np.argmax(good, axis=1)
+        ok = good[np.arange(pi.size), first]
+        alpha[pi] = np.where(ok, ladder[first], 0.0)
+        j = pi[ok]
+        new_theta[j] = trial.reshape(pi.size, na, -1)[ok, first[ok]]
+        new_f[j] = ft[ok, first[ok]]
+    return new_theta, new_f, alpha
+
+
 def _newton(
     engine: Engine,
     resp,
@@ -160,37 +208,20 @@ def _newton(
         bad = ~np.all(np.isfinite(f), axis=1)
         f[bad] = 0.0
         g, H = _grad_hess(f, d, h)
-        th = theta[idx].copy()
+        th = theta[idx]
         at_bound = diag[None, :] & (th <= 0.0)
         hdiag = np.diagonal(H, axis1=1, axis2=2)
         # A variance at zero stays there while the criterion rises inwards. With zero
         # slope and negative curvature (the criterion depends on it through its square)
-        # it is a saddle: kick it inwards and let Newton continue.
+        # it is a saddle: step inwards along it, the other coordinates by Newton.
         kick = at_bound & (np.abs(g) < 1e-3) & (hdiag < 0)
-        th = np.where(kick, 0.05, th)
-        free = ~(at_bound & ~kick & (g >= 0))
-        step = _newton_steps(g, H, free)
-        step = np.where(kick, 0.0, step)
+        free = ~(at_bound & (g >= 0)) & ~kick
+        step = np.where(kick, KICK, _newton_steps(g, H, free))
         # Newton's predicted decrease; once tiny, the full step lands on the optimum
         pred = -(np.einsum("ri,ri->r", g, step) + 0.5 * np.einsum("ri,rij,rj->r", step, H, step))
-        # backtracking projected line search, all replicates at once
-        alpha = np.ones(idx.size)
-        new_theta = theta[idx].copy()
-        new_f = fval[idx].copy()
-        pending = ~bad
-        for _ls in range(30):
-            if not pending.any():
-                break
-            pi = np.flatnonzero(pending)
-            trial = np.maximum(th[pi] + alpha[pi, None] * step[pi], lower)
-            ft = engine.criterion(trial, reps[idx[pi]], resp, REML)
-            ok = ft <= fval[idx[pi]] + 1e-12
-            acc = pi[ok]
-            new_theta[acc] = trial[ok]
-            new_f[acc] = ft[ok]
-            pending[acc] = False
-            alpha[pi[~ok]] *= 0.5
-            pending[pi[~ok]] = alpha[pi[~ok]] > 1e-10
+        new_theta, new_f, alpha = _line_search(
+            engine, resp, reps[idx], REML, th, step, fval[idx], lower, ~bad, pred
+        )
         moved = np.abs(new_theta - theta[idx]).max(axis=1)
         decrease = fval[idx] - new_f
         pg = np.where(free, g, 0.0)
