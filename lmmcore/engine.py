@@ -40,6 +40,8 @@ from lmmcore.structure import ModelStructure
 LOG2PI = np.log(2.0 * np.pi)
 #: float64 entries per pair allowed in one chunk of work (about 64 MB).
 CHUNK_BUDGET = 8_000_000
+#: float64 entries allowed for the per-group products of a grouped engine (32 MB)
+GROUPED_BUDGET = 4_000_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,6 +53,10 @@ class Responses:
     XtY: np.ndarray  # (p, B)
     yty: np.ndarray  # (B,)
     Y: np.ndarray  # (n, B)
+    #: for an engine with level groups (see ``Engine.groups``): per replicate and group,
+    #: sums over the group's levels l of z_l z_l', (Z_l'X)' z_l and (Z_l'Z2)' z_l, where
+    #: z_l = Z_l'y; shapes (B, g, k1, k1), (B, g, k1, k1, p), (B, g, k1, k1, q2)
+    grouped: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     @property
     def B(self) -> int:
@@ -135,7 +141,7 @@ def _elimination_order(s: ModelStructure) -> list[int]:
 class Engine:
     """Profiled criterion for a fixed design (X, Z); see the module docstring."""
 
-    def __init__(self, structure: ModelStructure):
+    def __init__(self, structure: ModelStructure, group_levels: bool = True):
         s = structure
         self.structure = s
         self.n, self.p = s.n, s.p
@@ -182,8 +188,35 @@ class Engine:
             self.ZtZ12 = np.zeros((self.L1, self.k1, 0))
             self.Z2tX = np.zeros((0, self.p))
         self._kernel_args = self._build_kernel_args()
+        self.groups = self._level_groups() if group_levels else None
         per_pair = self.L1 * self.k1 * (self.q2 + self.p + 2) * 3 + 3 * self.q2 * self.q2
         self.chunk = max(1, CHUNK_BUDGET // max(per_pair, 1))
+
+    def _level_groups(self) -> np.ndarray | None:
+        """Group index of each level of the first block, when levels with identical
+        Z_l'Z_l are few enough that summing by group beats summing by level.
+
+        Balanced designs (every subject sees the same conditions equally often) have one
+        group: the criterion's cost then no longer grows with the number of levels.
+        """
+        flat = self.D1.reshape(self.L1, -1)
+        uniq, inverse = np.unique(flat, axis=0, return_inverse=True)
+        g, k1, q2 = uniq.shape[0], self.k1, self.q2
+        if 2 * g * k1 > self.L1 or g * k1 * k1 * q2 * q2 > GROUPED_BUDGET:
+            return None
+        inverse = inverse.ravel()
+        F, ZX = self.ZtZ12, self.Z1tX  # (L1, k1, q2), (L1, k1, p)
+        Dg = uniq.reshape(g, k1, k1)
+        ng = np.bincount(inverse, minlength=g).astype(float)
+
+        def by_group(spec: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            return np.stack([np.einsum(spec, a[inverse == j], b[inverse == j]) for j in range(g)])
+
+        XXg = by_group("lai,lbj->abij", ZX, ZX)
+        KXg = by_group("lar,lbc->abrc", F, ZX)
+        Kg = by_group("lar,lbt->abrt", F, F)
+        self._grouped_args = tuple(np.ascontiguousarray(a) for a in (Dg, ng, XXg, KXg, Kg))
+        return inverse
 
     def _build_kernel_args(self) -> tuple:
         r1, c1 = self.blocks[0].tril
@@ -251,6 +284,37 @@ class Engine:
             tr_c,
             t_off,
         ) = self._kernel_args
+        if resp.grouped is not None:
+            from lmmcore.kernels import criterion_parts_grouped
+
+            XtY, Z2tY = resp.by_replicate[1:]
+            criterion_parts_grouped(
+                thetas,
+                reps,
+                k1,
+                r1,
+                c1,
+                *self._grouped_args,
+                XtX,
+                XtY,
+                resp.yty,
+                *resp.grouped,
+                ZtZ22,
+                Z2tX,
+                Z2tY,
+                b_off,
+                b_L,
+                b_k,
+                b_toff,
+                tr_r,
+                tr_c,
+                t_off,
+                ld,
+                ldrx,
+                r2,
+                MW,
+            )
+            return ld, ldrx, r2, MW
         Z1tY, XtY, Z2tY = resp.by_replicate
         criterion_parts(
             thetas,
@@ -291,7 +355,18 @@ class Engine:
         Z1tY = np.asarray(self.Z1 @ Y).reshape(self.L1, self.k1, Y.shape[1])
         Z2tY = np.asarray(self.Z2t @ Y) if self.rest else np.zeros((0, Y.shape[1]))
         XtY = np.einsum("np,nb->pb", self.structure.X, Y)  # no BLAS: batch-size independent
-        return Responses(Z1tY, Z2tY, XtY, np.einsum("ij,ij->j", Y, Y), Y)
+        grouped = None
+        if self.groups is not None:
+            inv, g = self.groups, self._grouped_args[0].shape[0]
+            F, ZX = self.ZtZ12, self.Z1tX
+            zz, Xz, Fz = [], [], []
+            for j in range(g):
+                z = Z1tY[inv == j]  # (l, k1, B)
+                zz.append(np.einsum("laB,lbB->Bab", z, z))
+                Xz.append(np.einsum("lai,lbB->Babi", ZX[inv == j], z))
+                Fz.append(np.einsum("lar,lbB->Babr", F[inv == j], z))
+            grouped = tuple(np.ascontiguousarray(np.stack(a, axis=1)) for a in (zz, Xz, Fz))
+        return Responses(Z1tY, Z2tY, XtY, np.einsum("ij,ij->j", Y, Y), Y, grouped)
 
     def _lam(self, thetas: np.ndarray, block_index: int) -> np.ndarray:
         b = self.blocks[block_index]

@@ -4,6 +4,14 @@ The same algebra as :meth:`lmmcore.engine.Engine._factor` (which stays as the re
 numpy reference and is used for single solutions), fused into one loop per pair so that
 the small per-level blocks never touch Python. Every pair is computed on its own, so a
 pair's numbers do not depend on the batch it is in.
+
+One rearrangement makes the kernel fast: the Schur complement of the first block,
+
+    G = Lambda2' Z2'Z2 Lambda2 + I - sum_l C_l' C_l,   C_l = A_l^-1 Lambda1' Z1_l'Z2 Lambda2,
+
+is formed as Lambda2' (Z2'Z2 - E'E) Lambda2 + I with E stacking A_l^-1 Lambda1' Z1_l'Z2 over
+the levels l, so that Lambda2 is applied once per pair instead of once per level, and
+E'E (together with the [X y] products, one matrix product) goes to BLAS when it is large.
 """
 
 from __future__ import annotations
@@ -53,25 +61,70 @@ def _fill_lams(th: np.ndarray, b_toff, tr_r, tr_c, t_off, lams: np.ndarray) -> N
             lams[b, tr_r[t], tr_c[t]] = th[b_toff[b] + t - t_off[b]]
 
 
-@njit(cache=True)
-def _apply_lam2_cols(M: np.ndarray, lams: np.ndarray, b_off, b_L, b_k, out: np.ndarray) -> None:
-    """out = M Lambda2 (Lambda2 block diagonal: kron(I_L, lam_b) per block)."""
-    rows = M.shape[0]
-    for b in range(b_off.shape[0]):
-        k = b_k[b]
-        lam = lams[b]
-        for lv in range(b_L[b]):
-            base = b_off[b] + lv * k
-            for r in range(rows):
-                for j in range(k):
-                    s = 0.0
-                    for i in range(j, k):
-                        s += M[r, base + i] * lam[i, j]
-                    out[r, base + j] = s
+#: above this many columns of [E | c], products and the Cholesky factor of G go to BLAS
+#: and LAPACK; below it, plain loops are faster than the library calls' overhead
+BLAS_MIN = 48
+
+
+@njit(cache=True, fastmath={"reassoc", "contract"})
+def _gram(WT: np.ndarray, P: np.ndarray) -> None:
+    """P = WT WT' (rows of WT contiguous); the lower triangle, then mirrored."""
+    q, m = WT.shape
+    if q >= BLAS_MIN:
+        P[:, :] = np.dot(WT, WT.T)
+        return
+    for r in range(q):
+        for t in range(r + 1):
+            s = 0.0
+            for a in range(m):
+                s += WT[r, a] * WT[t, a]
+            P[r, t] = s
+            P[t, r] = s
 
 
 @njit(cache=True)
-def _apply_lam2t_rows(M: np.ndarray, lams: np.ndarray, b_off, b_L, b_k, out: np.ndarray) -> None:
+def _chol_big(G: np.ndarray) -> bool:
+    """Lower Cholesky factor of G in place; LAPACK for large G. False if not PD."""
+    if G.shape[0] < BLAS_MIN:
+        return _chol_inplace(G)
+    try:
+        L = np.linalg.cholesky(G)
+    except Exception:  # noqa: BLE001 (numba raises LinAlgError for a non-PD matrix)
+        return False
+    G[:, :] = L
+    return True
+
+
+@njit(cache=True)
+def _sandwich_lam2(S: np.ndarray, lams: np.ndarray, b_off, b_L, b_k, T, out) -> None:
+    """out = Lambda2' S Lambda2 for symmetric S (Lambda2 block diagonal: kron(I_L, lam_b)).
+
+    Row operations only: T = Lambda2' S, then out = Lambda2' T' (= (T Lambda2)' = T
+    Lambda2 by symmetry). When every block is a scalar (k = 1), one scaling pass.
+    """
+    q2 = S.shape[0]
+    scalar = True
+    for b in range(b_k.shape[0]):
+        scalar = scalar and b_k[b] == 1
+    if scalar:
+        d = np.empty(q2)
+        for b in range(b_off.shape[0]):
+            for lv in range(b_L[b]):
+                d[b_off[b] + lv] = lams[b, 0, 0]
+        for r in range(q2):
+            dr = d[r]
+            for t in range(q2):
+                out[r, t] = dr * S[r, t] * d[t]
+        return
+    _lam2t_rows(S, lams, b_off, b_L, b_k, T)
+    for r in range(q2):
+        for t in range(r):
+            T[r, t], T[t, r] = T[t, r], T[r, t]
+    _lam2t_rows(T, lams, b_off, b_L, b_k, out)
+
+
+@njit(cache=True)
+def _lam2t_rows(M: np.ndarray, lams: np.ndarray, b_off, b_L, b_k, out: np.ndarray) -> None:
     """out = Lambda2' M."""
     cols = M.shape[1]
     for b in range(b_off.shape[0]):
@@ -81,10 +134,11 @@ def _apply_lam2t_rows(M: np.ndarray, lams: np.ndarray, b_off, b_L, b_k, out: np.
             base = b_off[b] + lv * k
             for j in range(k):
                 for c in range(cols):
-                    s = 0.0
-                    for i in range(j, k):
-                        s += lam[i, j] * M[base + i, c]
-                    out[base + j, c] = s
+                    out[base + j, c] = lam[j, j] * M[base + j, c]
+                for i in range(j + 1, k):
+                    lij = lam[i, j]
+                    for c in range(cols):
+                        out[base + j, c] += lij * M[base + i, c]
 
 
 @njit(cache=True)
@@ -128,47 +182,32 @@ def criterion_parts(
     p = XtX.shape[0]
     q2 = ZtZ22.shape[0]
     n1 = tr1_r.shape[0]
+    w = q2 + p + 1
     kmax = 1
     for b in range(b_k.shape[0]):
         kmax = max(kmax, b_k[b])
     lams2 = np.zeros((b_k.shape[0], kmax, kmax))
     lam = np.zeros((k1, k1))
     MW = np.empty((p + 1, p + 1))
+    WT = np.empty((w, L1 * k1))  # [E | c1]' over all levels of the first block
+    P = np.empty((w, w))
+    S = np.empty((q2, q2))
     T = np.empty((q2, q2))
     G = np.empty((q2, q2))
-    W2 = np.empty((q2, p + 1))
+    Rr = np.empty((q2, p + 1))
     R2 = np.empty((q2, p + 1))
-    C0 = np.empty((k1, q2))
-    C = np.empty((k1, q2))
     A = np.empty((k1, k1))
-    c1 = np.empty((k1, p + 1))
+    blk = np.empty((k1, w))
     for m in range(M):
         th = thetas[m]
         rep = reps[m]
         lam[:] = 0.0
         for t in range(n1):
             lam[tr1_r[t], tr1_c[t]] = th[t]
-        for i in range(p):
-            for j in range(p):
-                MW[i, j] = XtX[i, j]
-            MW[i, p] = XtY[rep, i]
-            MW[p, i] = XtY[rep, i]
-        MW[p, p] = yty[rep]
         ld = 0.0
         failed = False
-        if q2 > 0:
-            _fill_lams(th[n1:], b_toff, tr_r, tr_c, t_off, lams2)
-            _apply_lam2_cols(ZtZ22, lams2, b_off, b_L, b_k, T)
-            _apply_lam2t_rows(T, lams2, b_off, b_L, b_k, G)
-            for i in range(q2):
-                G[i, i] += 1.0
-            for i in range(q2):
-                for j in range(p):
-                    W2[i, j] = Z2tX[i, j]
-                W2[i, p] = Z2tY[rep, i]
-            _apply_lam2t_rows(W2, lams2, b_off, b_L, b_k, R2)
         for lv in range(L1):
-            # A = lam' D lam + I
+            # A = lam' D lam + I and its Cholesky factor
             for i in range(k1):
                 for h in range(k1):
                     s = 0.0
@@ -181,47 +220,233 @@ def criterion_parts(
                 break
             for i in range(k1):
                 ld += 2.0 * np.log(A[i, i])
+            # this level's rows of [E | c1] = A^-1 lam' [Z1'Z2 | Z1'X | Z1'y]
             for i in range(k1):
-                for c in range(p + 1):
-                    s = 0.0
-                    for a in range(k1):
-                        s += lam[a, i] * (Z1tX[lv, a, c] if c < p else Z1tY[rep, lv, a])
-                    c1[i, c] = s
-            _forward(A, c1)
-            for i in range(p + 1):
-                for j in range(p + 1):
-                    s = 0.0
-                    for a in range(k1):
-                        s += c1[a, i] * c1[a, j]
-                    MW[i, j] -= s
-            if q2 > 0:
-                for i in range(k1):
-                    for r in range(q2):
-                        s = 0.0
-                        for a in range(k1):
-                            s += lam[a, i] * ZtZ12[lv, a, r]
-                        C0[i, r] = s
-                _apply_lam2_cols(C0, lams2, b_off, b_L, b_k, C)
-                _forward(A, C)
-                # Schur complement, lower triangle only (all the Cholesky reads)
-                for a in range(k1):
-                    for r in range(q2):
-                        car = C[a, r]
-                        for t in range(r + 1):  # contiguous inner loop: vectorises
-                            G[r, t] -= car * C[a, t]
                 for r in range(q2):
-                    for c in range(p + 1):
-                        s = 0.0
-                        for a in range(k1):
-                            s += C[a, r] * c1[a, c]
-                        R2[r, c] -= s
+                    s = 0.0
+                    for a in range(i, k1):
+                        s += lam[a, i] * ZtZ12[lv, a, r]
+                    blk[i, r] = s
+                for c in range(p):
+                    s = 0.0
+                    for a in range(i, k1):
+                        s += lam[a, i] * Z1tX[lv, a, c]
+                    blk[i, q2 + c] = s
+                s = 0.0
+                for a in range(i, k1):
+                    s += lam[a, i] * Z1tY[rep, lv, a]
+                blk[i, q2 + p] = s
+            _forward(A, blk)
+            for i in range(k1):
+                for c in range(w):
+                    WT[c, lv * k1 + i] = blk[i, c]
         if failed:
             out_ld[m] = np.nan
             out_ldrx[m] = np.nan
             out_r2[m] = np.nan
             continue
+        _gram(WT, P)  # E'E, E'c1 and c1'c1 in one product
+        for i in range(p):
+            for j in range(p):
+                MW[i, j] = XtX[i, j] - P[q2 + i, q2 + j]
+            MW[i, p] = XtY[rep, i] - P[q2 + i, q2 + p]
+            MW[p, i] = MW[i, p]
+        MW[p, p] = yty[rep] - P[q2 + p, q2 + p]
         if q2 > 0:
-            if not _chol_inplace(G):
+            _fill_lams(th[n1:], b_toff, tr_r, tr_c, t_off, lams2)
+            for r in range(q2):
+                for t in range(q2):
+                    S[r, t] = ZtZ22[r, t] - P[r, t]
+                for c in range(p):
+                    Rr[r, c] = Z2tX[r, c] - P[r, q2 + c]
+                Rr[r, p] = Z2tY[rep, r] - P[r, q2 + p]
+            _sandwich_lam2(S, lams2, b_off, b_L, b_k, T, G)
+            for i in range(q2):
+                G[i, i] += 1.0
+            _lam2t_rows(Rr, lams2, b_off, b_L, b_k, R2)
+            if not _chol_big(G):
+                out_ld[m] = np.nan
+                out_ldrx[m] = np.nan
+                out_r2[m] = np.nan
+                continue
+            for i in range(q2):
+                ld += 2.0 * np.log(G[i, i])
+            _forward(G, R2)
+            for i in range(p + 1):
+                for j in range(i, p + 1):
+                    s = 0.0
+                    for r in range(q2):
+                        s += R2[r, i] * R2[r, j]
+                    MW[i, j] -= s
+                    if j != i:
+                        MW[j, i] -= s
+        for i in range(p + 1):
+            for j in range(p + 1):
+                out_MW[m, i, j] = MW[i, j]
+        if not _chol_inplace(MW):
+            out_ld[m] = np.nan
+            out_ldrx[m] = np.nan
+            out_r2[m] = np.nan
+            continue
+        ldrx = 0.0
+        for i in range(p):
+            ldrx += 2.0 * np.log(MW[i, i])
+        out_ld[m] = ld
+        out_ldrx[m] = ldrx
+        out_r2[m] = MW[p, p] * MW[p, p]
+
+
+@njit(cache=True)
+def _level_factor(lam: np.ndarray, D: np.ndarray, A: np.ndarray, Wl: np.ndarray, Mg) -> bool:
+    """For one level's D = Z_l'Z_l: A = lam' D lam + I = L L' (in A), and
+    Mg = lam A^-1 lam' = (L^-1 lam')' (L^-1 lam'). False if A is not PD."""
+    k = lam.shape[0]
+    for i in range(k):
+        for h in range(k):
+            s = 0.0
+            for a in range(k):
+                for b in range(k):
+                    s += lam[a, i] * D[a, b] * lam[b, h]
+            A[i, h] = s + (1.0 if i == h else 0.0)
+    if not _chol_inplace(A):
+        return False
+    for i in range(k):
+        for j in range(k):
+            Wl[i, j] = lam[j, i]
+    _forward(A, Wl)
+    for a in range(k):
+        for b in range(k):
+            s = 0.0
+            for i in range(k):
+                s += Wl[i, a] * Wl[i, b]
+            Mg[a, b] = s
+    return True
+
+
+@njit(cache=True)
+def criterion_parts_grouped(
+    thetas,
+    reps,
+    k1,
+    tr1_r,
+    tr1_c,
+    Dg,
+    ng,
+    XXg,
+    KXg,
+    Kg,
+    XtX,
+    XtY,
+    yty,
+    zzg,
+    Xzg,
+    Fzg,
+    ZtZ22,
+    Z2tX,
+    Z2tY,
+    b_off,
+    b_L,
+    b_k,
+    b_toff,
+    tr_r,
+    tr_c,
+    t_off,
+    out_ld,
+    out_ldrx,
+    out_r2,
+    out_MW,
+):
+    """:func:`criterion_parts` for designs whose first-block levels fall in few groups
+    with identical Z_l'Z_l (balanced designs: often one group).
+
+    Levels with the same D = Z_l'Z_l share A_l = Lambda1' D Lambda1 + I, so every sum over
+    levels is a sum over groups of M_g = Lambda1 A_g^-1 Lambda1' times sums precomputed
+    once per design (``XXg``, ``KXg``, ``Kg``: over the levels of a group, products of
+    Z_l'X and Z_l'Z2) or once per replicate (``zzg``, ``Xzg``, ``Fzg``: products with
+    Z_l'y). A pair then costs O(groups k1^2 q2^2), whatever the number of levels.
+    """
+    M = thetas.shape[0]
+    ngrp = Dg.shape[0]
+    p = XtX.shape[0]
+    q2 = ZtZ22.shape[0]
+    n1 = tr1_r.shape[0]
+    kmax = 1
+    for b in range(b_k.shape[0]):
+        kmax = max(kmax, b_k[b])
+    lams2 = np.zeros((b_k.shape[0], kmax, kmax))
+    lam = np.zeros((k1, k1))
+    Mg = np.empty((ngrp, k1, k1))
+    A = np.empty((k1, k1))
+    Wl = np.empty((k1, k1))
+    MW = np.empty((p + 1, p + 1))
+    S = np.empty((q2, q2))
+    T = np.empty((q2, q2))
+    G = np.empty((q2, q2))
+    Rr = np.empty((q2, p + 1))
+    R2 = np.empty((q2, p + 1))
+    for m in range(M):
+        th = thetas[m]
+        rep = reps[m]
+        lam[:] = 0.0
+        for t in range(n1):
+            lam[tr1_r[t], tr1_c[t]] = th[t]
+        ld = 0.0
+        failed = False
+        for g in range(ngrp):
+            if not _level_factor(lam, Dg[g], A, Wl, Mg[g]):
+                failed = True
+                break
+            s = 0.0
+            for i in range(k1):
+                s += np.log(A[i, i])
+            ld += 2.0 * ng[g] * s
+        if failed:
+            out_ld[m] = np.nan
+            out_ldrx[m] = np.nan
+            out_r2[m] = np.nan
+            continue
+        # MW = [X y]'[X y] - c1'c1, with c1'c1 summed by group
+        for i in range(p):
+            for j in range(p):
+                MW[i, j] = XtX[i, j]
+            MW[i, p] = XtY[rep, i]
+        MW[p, p] = yty[rep]
+        for g in range(ngrp):
+            for a in range(k1):
+                for b in range(k1):
+                    mab = Mg[g, a, b]
+                    for i in range(p):
+                        for j in range(p):
+                            MW[i, j] -= mab * XXg[g, a, b, i, j]
+                        MW[i, p] -= mab * Xzg[rep, g, a, b, i]
+                    MW[p, p] -= mab * zzg[rep, g, a, b]
+        for i in range(p):
+            MW[p, i] = MW[i, p]
+        if q2 > 0:
+            # S = Z2'Z2 - E'E and Rr = Z2'[X y] - E'c1
+            for r in range(q2):
+                for t in range(q2):
+                    S[r, t] = ZtZ22[r, t]
+                for c in range(p):
+                    Rr[r, c] = Z2tX[r, c]
+                Rr[r, p] = Z2tY[rep, r]
+            for g in range(ngrp):
+                for a in range(k1):
+                    for b in range(k1):
+                        mab = Mg[g, a, b]
+                        K = Kg[g, a, b]
+                        for r in range(q2):
+                            for t in range(q2):
+                                S[r, t] -= mab * K[r, t]
+                            for c in range(p):
+                                Rr[r, c] -= mab * KXg[g, a, b, r, c]
+                            Rr[r, p] -= mab * Fzg[rep, g, a, b, r]
+            _fill_lams(th[n1:], b_toff, tr_r, tr_c, t_off, lams2)
+            _sandwich_lam2(S, lams2, b_off, b_L, b_k, T, G)
+            for i in range(q2):
+                G[i, i] += 1.0
+            _lam2t_rows(Rr, lams2, b_off, b_L, b_k, R2)
+            if not _chol_big(G):
                 out_ld[m] = np.nan
                 out_ldrx[m] = np.nan
                 out_r2[m] = np.nan

@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import lmmcore
@@ -13,11 +14,14 @@ from lmmcore.engine import Engine
 from tests.lme4_fixtures import case_names, load_case
 
 
+@pytest.mark.parametrize("grouped", [True, False], ids=["by-group", "by-level"])
 @pytest.mark.parametrize("case", case_names())
-def test_kernel_matches_numpy_reference(case):
+def test_kernel_matches_numpy_reference(case, grouped):
     fx, df, con = load_case(case)
     s = lmmcore.build_structure(fx["formula"], df, contrasts=con)
-    eng = Engine(s)
+    eng = Engine(s, group_levels=grouped)
+    if not grouped:
+        assert eng.groups is None
     rng = np.random.default_rng(1)
     Y = s.y[:, None] + rng.normal(0, s.y.std(), (s.n, 5))
     resp = eng.responses(Y)
@@ -27,6 +31,38 @@ def test_kernel_matches_numpy_reference(case):
     got = eng.kernel_parts(th, reps, resp)[:3]
     for a, b in zip(ref, got, strict=True):
         np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-8)
+
+
+def test_balanced_designs_sum_by_group_and_unbalanced_by_level():
+    """Levels with identical Z_l'Z_l share their factor: the balanced fixtures have one
+    group, and dropping rows (an unbalanced design) falls back to the per-level kernel."""
+    for case in ["sleepstudy_slope", "sim_crossed_30x20", "penicillin"]:
+        fx, df, con = load_case(case)
+        eng = Engine(lmmcore.build_structure(fx["formula"], df, contrasts=con))
+        assert eng.groups is not None and eng.groups.max() == 0, case
+    fx, df, con = load_case("sim_crossed_30x20")
+    df = df.drop(index=np.random.default_rng(0).choice(len(df), 60, replace=False))
+    assert Engine(lmmcore.build_structure(fx["formula"], df)).groups is None
+
+
+def test_grouped_kernel_with_several_groups_and_vector_blocks():
+    """Two groups of levels (half the subjects see more trials) and a remainder with
+    2 x 2 blocks: the grouped kernel equals the per-level one."""
+    rng = np.random.default_rng(5)
+    rows = [(s, i, c) for s in range(24) for i in range(12) for c in range(1 + (s % 2))]
+    df = pd.DataFrame(rows, columns=["subj", "item", "rep"])
+    df["x"] = np.tile([-1.0, 0.0, 1.0], len(df) // 3 + 1)[: len(df)]
+    df["y"] = rng.normal(size=len(df))
+    s = lmmcore.build_structure("y ~ x + (1 + x | subj) + (1 + x | item)", df)
+    grouped, plain = Engine(s), Engine(s, group_levels=False)
+    assert grouped.groups is not None and grouped.groups.max() == 1
+    Y = rng.normal(size=(s.n, 4))
+    th = np.abs(rng.normal(0.5, 0.3, (30, s.n_theta)))
+    reps = np.arange(30) % 4
+    a = grouped.kernel_parts(th, reps, grouped.responses(Y))
+    b = plain.kernel_parts(th, reps, plain.responses(Y))
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_allclose(x, y, rtol=1e-10, atol=1e-8 * np.abs(y).max())
 
 
 def test_elimination_order_does_not_change_the_fit(monkeypatch):
