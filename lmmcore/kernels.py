@@ -66,20 +66,22 @@ def _fill_lams(th: np.ndarray, b_toff, tr_r, tr_c, t_off, lams: np.ndarray) -> N
 BLAS_MIN = 48
 
 
-@njit(cache=True, fastmath={"reassoc", "contract"})
-def _gram(WT: np.ndarray, P: np.ndarray) -> None:
-    """P = WT WT' (rows of WT contiguous); the lower triangle, then mirrored."""
-    q, m = WT.shape
+@njit(cache=True)
+def _gram(W: np.ndarray, P: np.ndarray) -> None:
+    """P = W'W: BLAS when large, else rank-one updates of the lower triangle, mirrored."""
+    m, q = W.shape
     if q >= BLAS_MIN:
-        P[:, :] = np.dot(WT, WT.T)
+        P[:, :] = np.dot(W.T, W)
         return
+    P[:, :] = 0.0
+    for a in range(m):
+        for r in range(q):
+            war = W[a, r]
+            for t in range(r + 1):
+                P[r, t] += war * W[a, t]
     for r in range(q):
-        for t in range(r + 1):
-            s = 0.0
-            for a in range(m):
-                s += WT[r, a] * WT[t, a]
-            P[r, t] = s
-            P[t, r] = s
+        for t in range(r):
+            P[t, r] = P[r, t]
 
 
 @njit(cache=True)
@@ -189,7 +191,7 @@ def criterion_parts(
     lams2 = np.zeros((b_k.shape[0], kmax, kmax))
     lam = np.zeros((k1, k1))
     MW = np.empty((p + 1, p + 1))
-    WT = np.empty((w, L1 * k1))  # [E | c1]' over all levels of the first block
+    W = np.empty((L1 * k1, w))  # [E | c1] over all levels of the first block
     P = np.empty((w, w))
     S = np.empty((q2, q2))
     T = np.empty((q2, q2))
@@ -197,7 +199,6 @@ def criterion_parts(
     Rr = np.empty((q2, p + 1))
     R2 = np.empty((q2, p + 1))
     A = np.empty((k1, k1))
-    blk = np.empty((k1, w))
     for m in range(M):
         th = thetas[m]
         rep = reps[m]
@@ -205,6 +206,7 @@ def criterion_parts(
         for t in range(n1):
             lam[tr1_r[t], tr1_c[t]] = th[t]
         ld = 0.0
+        dprod = 1.0
         failed = False
         for lv in range(L1):
             # A = lam' D lam + I and its Cholesky factor
@@ -218,9 +220,13 @@ def criterion_parts(
             if not _chol_inplace(A):
                 failed = True
                 break
-            for i in range(k1):
-                ld += 2.0 * np.log(A[i, i])
+            for i in range(k1):  # log|L|^2 from a running product (diagonals >= 1)
+                dprod *= A[i, i]
+            if dprod > 1e150:
+                ld += 2.0 * np.log(dprod)
+                dprod = 1.0
             # this level's rows of [E | c1] = A^-1 lam' [Z1'Z2 | Z1'X | Z1'y]
+            blk = W[lv * k1 : (lv + 1) * k1]
             for i in range(k1):
                 for r in range(q2):
                     s = 0.0
@@ -237,15 +243,13 @@ def criterion_parts(
                     s += lam[a, i] * Z1tY[rep, lv, a]
                 blk[i, q2 + p] = s
             _forward(A, blk)
-            for i in range(k1):
-                for c in range(w):
-                    WT[c, lv * k1 + i] = blk[i, c]
+        ld += 2.0 * np.log(dprod)
         if failed:
             out_ld[m] = np.nan
             out_ldrx[m] = np.nan
             out_r2[m] = np.nan
             continue
-        _gram(WT, P)  # E'E, E'c1 and c1'c1 in one product
+        _gram(W, P)  # E'E, E'c1 and c1'c1 in one product
         for i in range(p):
             for j in range(p):
                 MW[i, j] = XtX[i, j] - P[q2 + i, q2 + j]
