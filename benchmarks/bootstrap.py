@@ -8,10 +8,14 @@
    sigma, theta; plus one row with a ``fixef`` callable as statistic) vs lme4
    ``bootMer(m, fixef, nsim=200, seed=1, parallel="no")`` on (a) sleepstudy and (b) the crossed
    30x20 fixture; ms per replicate (median over repeats), speedup = lme4 / lmmcore, targets.
+   Both fixtures are balanced (lmmcore sums over groups of identical levels); one more row
+   drops 10% of (b)'s rows at random, which makes lmmcore sum level by level.
 2. Agreement: bootstrap mean / SD of the fixed effects vs lme4 (this run and timing.json).
 3. Scaling: (b)-shaped designs simulated here (100 subjects x 20 items, 100 x 100).
-4. Memory: peak traced memory and max-RSS growth at B=200 vs B=1000 (fresh process each) on
-   simulated 30x20 and 100x20 designs (and 100x100 with --memory-large).
+4. Memory: peak traced memory and max-RSS growth at B = 1000, 5000 and 20000 (fresh process
+   each) on simulated 30x20 and 100x20 designs (and 100x100 with --memory-large). Replicates
+   run in chunks (at most 2000, fewer for big designs): memory grows with B up to one chunk,
+   then stays flat.
 """
 
 # ruff: noqa: E402  (imports after the sys.path line)
@@ -38,6 +42,7 @@ from _r import r_status, run_r
 from threadpoolctl import threadpool_limits
 
 import lmmcore
+from lmmcore.bootstrap import CHUNK_VALUES
 
 CROSSED = "rt ~ cond + (1 + cond | subj) + (1 | item)"
 CASES = [  # (label, fixture case, target ms/rep, target speedup)
@@ -45,6 +50,8 @@ CASES = [  # (label, fixture case, target ms/rep, target speedup)
     ("b crossed_30x20", "sim_crossed_30x20", 1.0, 12.0),
 ]
 SCALING = [(100, 20, None), (100, 100, 15.0)]  # (subjects, items, target ms/rep)
+UNBALANCED = "b' crossed_30x20, 10% rows dropped"
+MEMORY_B = (1000, 5000, 20000)
 
 R_BOOT = r"""
 args <- commandArgs(trailingOnly = TRUE)
@@ -122,7 +129,13 @@ def memory_probe(n_subj: int, n_item: int, B: int) -> dict:
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"peak_mb": peak / 2**20, "rss_growth_mb": (rss1 - rss0) / 1024, "rss_mb": rss1 / 1024}
+    chunk = min(2000, max(50, CHUNK_VALUES // res.nobs))
+    return {
+        "peak_mb": peak / 2**20,
+        "rss_growth_mb": (rss1 - rss0) / 1024,
+        "rss_mb": rss1 / 1024,
+        "chunk": chunk,
+    }
 
 
 def check(value: float | None, target: float, smaller_is_better: bool) -> str:
@@ -153,6 +166,15 @@ def main() -> None:
         print("lmmcore column skipped: lmmcore.bootMer is not in this checkout")
 
     loaded = {label: load_fixture(case) for label, case, *_ in CASES}
+    # (b) with 10% of its rows dropped: no two subjects share Z_l'Z_l, so lmmcore runs
+    # its per-level kernel (the balanced fixtures run the by-group one)
+    df_b, _, factors_b, fx_b = loaded["b crossed_30x20"]
+    drop = np.random.default_rng(1).choice(len(df_b), len(df_b) // 10, replace=False)
+    unbalanced = df_b.drop(index=drop)
+    tmp = tempfile.TemporaryDirectory()
+    csv_u = Path(tmp.name) / "crossed_30x20_unbalanced.csv"
+    unbalanced.to_csv(csv_u, index=False)
+    loaded[UNBALANCED] = (unbalanced, csv_u, factors_b, fx_b)
     r_res = {}
     if r_ok:
         r_args = [str(args.r_nsim), str(args.r_repeats)]
@@ -181,6 +203,13 @@ def main() -> None:
                     f">={target_x:.0f}x: {check(speedup, target_x, False)}",
                 ]
             )
+        if have_boot:  # the unbalanced design (per-level kernel): no target, for the record
+            df, _, _, fx = loaded[UNBALANCED]
+            res = lmmcore.fit(fx["formula"], df)
+            py_ms, _ = boot_ms_per_rep(res, args.B, args.repeats)
+            r_ms = median(r_res[UNBALANCED]["ms_per_sim"]) if UNBALANCED in r_res else None
+            row = [UNBALANCED, fmt(py_ms, ".3f"), fmt(r_ms, ".2f"), fmt_ratio(r_ms, py_ms)]
+            rows.append([*row, "-", "-"])
         if have_boot:  # same call with lme4's statistic as a Python callable (slow path)
             df, _, _, fx = loaded["a sleepstudy"]
             res = lmmcore.fit(fx["formula"], df)
@@ -290,20 +319,24 @@ def main() -> None:
         ctx = multiprocessing.get_context("spawn")
         designs = [(30, 20), (100, 20)] + ([(100, 100)] if args.memory_large else [])
         for n_subj, n_item in designs:
-            for B in (200, 1000):
+            for B in MEMORY_B:
                 with ProcessPoolExecutor(1, mp_context=ctx) as pool:
                     m = pool.submit(memory_probe, n_subj, n_item, B).result()
                 rows.append(
                     [
                         f"{n_subj}x{n_item}",
                         str(B),
+                        str(m["chunk"]),
                         fmt(m["peak_mb"]),
                         fmt(m["rss_growth_mb"]),
                         fmt(m["rss_mb"], ".1f"),
                     ]
                 )
         print("\n4. memory of one bootMer call (fresh process each; after fit + B=5 warm-up)")
-        print_table(["design", "B", "tracemalloc peak MB", "max-RSS growth MB", "max-RSS MB"], rows)
+        print_table(
+            ["design", "B", "chunk", "tracemalloc peak MB", "max-RSS growth MB", "max-RSS MB"],
+            rows,
+        )
 
 
 if __name__ == "__main__":
