@@ -25,7 +25,7 @@ from threadpoolctl import threadpool_limits
 
 from lmmcore.engine import Solution
 from lmmcore.errors import BootstrapError, LmmWarning
-from lmmcore.refit import BatchFit, refit_batch
+from lmmcore.refit import STATUS_DTYPE, BatchFit, refit_batch
 from lmmcore.result import LMMResult
 from lmmcore.simulate import SeedLike, child_seeds, draw_responses, seed_sequence
 
@@ -241,6 +241,9 @@ def bootMer(
     ss = seed_sequence(seed)
     # big chunks amortise the per-iteration Python work; memory stays bounded
     chunk = int(chunk_size or min(2000, max(50, CHUNK_VALUES // result.nobs)))
+    n_jobs = (os.cpu_count() or 1) if n_jobs == -1 else max(1, int(n_jobs))
+    if n_jobs > 1 and chunk_size is None:  # at least one chunk per worker
+        chunk = min(chunk, -(-B // n_jobs))
     bounds = [(a, min(B, a + chunk)) for a in range(0, B, chunk)]
     est = np.full((B, t0.size), np.nan)
     status = np.full(B, "failed", dtype=object)
@@ -250,7 +253,6 @@ def bootMer(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=B, desc="bootMer", unit="rep")
-    n_jobs = (os.cpu_count() or 1) if n_jobs == -1 else max(1, int(n_jobs))
     interrupted = False
     finished = 0
 
@@ -293,7 +295,7 @@ def bootMer(
         if bar is not None:
             bar.close()
     keep = done
-    st = status[keep].astype(str)
+    st = status[keep].astype(STATUS_DTYPE)
     n_failed = int((st == "failed").sum())
     if n_failed:
         warnings.warn(

@@ -38,7 +38,7 @@ from lmmcore.backends import Backend, get_backend
 from lmmcore.design import Design
 from lmmcore.engine import Engine
 from lmmcore.errors import DesignError, LmmError, LmmWarning, PowerError
-from lmmcore.refit import STATUSES, refit_batch
+from lmmcore.refit import STATUS_DTYPE, STATUSES, refit_batch
 from lmmcore.simulate import SeedLike, child_seeds, draw_responses, seed_sequence
 from lmmcore.spec import ModelSpec
 from lmmcore.structure import ModelStructure, build_structure
@@ -153,7 +153,7 @@ def _run_chunk(problem: _Problem, start: int, stop: int, root: np.random.SeedSeq
         "stat": stat,
         "df": df,
         "p": pval,
-        "status": status.astype(str),
+        "status": status.astype(STATUS_DTYPE),
         "errors": errors,
     }
 
@@ -441,7 +441,7 @@ def _simulate(
         if bar is not None:
             bar.close()
     res = {key: v[done] for key, v in out.items()}
-    res["status"] = res["status"].astype(str)
+    res["status"] = res["status"].astype(STATUS_DTYPE)
     res["replicate"] = np.arange(first, stop)[done]
     res["errors"] = [e for a in sorted(errors) for e in errors[a]]
     res["interrupted"] = interrupted

@@ -30,6 +30,8 @@ from lmmcore.optimize import minimize_theta
 
 SINGULAR_TOL = 1e-4
 STATUSES = ("ok", "singular", "not converged", "failed")
+#: a string dtype wide enough for every status (so that one can be overwritten in place)
+STATUS_DTYPE = f"<U{max(map(len, STATUSES))}"
 
 
 @dataclass(frozen=True, eq=False)
@@ -358,4 +360,5 @@ def _finish(engine, resp, theta, fval, converged, iters, fallback, REML, stencil
     status[singular] = "singular"
     status[~converged] = "not converged"
     status[~ok] = "failed"
-    return BatchFit(theta, beta, sigma, fval, se, status.astype(str), iters, fallback, stencil)
+    status = status.astype(STATUS_DTYPE)
+    return BatchFit(theta, beta, sigma, fval, se, status, iters, fallback, stencil)

@@ -10,6 +10,7 @@ import pytest
 
 import lmmcore
 from lmmcore import BootResult, BootstrapError
+from lmmcore.errors import LmmWarning
 from lmmcore.refit import refit_batch
 from tests.lme4_fixtures import FIXTURES, load_case, require_fixtures
 
@@ -73,6 +74,52 @@ def test_bootmer_default_statistic_and_ci(sleep):
     assert sleep.bootMer(B=60, seed=2).estimates.tolist() == b.estimates.tolist()
 
 
+def test_summary_and_normal_interval_follow_boot(sleep):
+    """summary(): bias = mean - t0 and std. error = SD (R's boot print); the normal
+    interval is boot.ci's norm: (t0 - bias) -/+ z SD."""
+    b = lmmcore.bootMer(sleep, B=80, seed=5)
+    summ = b.summary("norm", 0.9)
+    np.testing.assert_allclose(summ["original"], b.t0)
+    np.testing.assert_allclose(summ["bias"], b.estimates.mean(axis=0) - b.t0)
+    sd = b.estimates.std(axis=0, ddof=1)
+    np.testing.assert_allclose(summ["std. error"], sd)
+    z = 1.6448536269514722  # qnorm(0.95)
+    centre = 2 * b.t0 - b.estimates.mean(axis=0)
+    np.testing.assert_allclose(
+        summ[["lower", "upper"]].to_numpy(), np.c_[centre - z * sd, centre + z * sd]
+    )
+
+
+def test_failed_replicates_are_reported_and_excluded(sleep, monkeypatch):
+    """A failed refit is NaN (never zero), counted as failed, warned about, and left out
+    of every interval and summary."""
+    import lmmcore.bootstrap as bs
+
+    real = bs.refit_batch
+
+    def failing(*a, **k):
+        fits = real(*a, **k)
+        fits.status[::4] = "failed"  # replicates 0, 4, 8, ... of every chunk
+        return fits
+
+    monkeypatch.setattr(bs, "refit_batch", failing)
+    with pytest.warns(LmmWarning, match="6 of 20 bootstrap refits failed"):
+        b = lmmcore.bootMer(sleep, B=20, seed=3, chunk_size=10)
+    assert b.status_counts()["failed"] == 6  # 0, 4, 8 and 10, 14, 18
+    assert b.B == 20 and b.valid.sum() == 14
+    assert np.all(np.isnan(b.estimates[b.status == "failed"]))
+    good = b.estimates[b.status != "failed"]
+    np.testing.assert_allclose(b.summary()["std. error"], good.std(axis=0, ddof=1))
+    ref = BootResult(good, b.names, b.t0, b.status[b.status != "failed"])
+    np.testing.assert_allclose(b.ci("perc"), ref.ci("perc"))
+
+
+def test_show_progress_draws_a_tqdm_bar(sleep, capsys):
+    lmmcore.bootMer(sleep, B=6, seed=1, show_progress=True, chunk_size=3)
+    err = capsys.readouterr().err
+    assert "bootMer" in err and "6/6" in err
+
+
 def test_percentile_interval_follows_boot_norm_inter():
     # R: boot:::norm.inter(1:99 (sorted t), c(.025, .975)) gives order stats 2.5 and 97.5 ->
     # (R+1)*alpha = 2.5, 97.5 -> interpolated on the normal scale between t[2],t[3] etc.
@@ -89,8 +136,10 @@ def test_same_numbers_for_any_chunking_and_workers(sleep):
     a = lmmcore.bootMer(sleep, B=40, seed=7, chunk_size=40)
     b = lmmcore.bootMer(sleep, B=40, seed=7, chunk_size=7)
     c = lmmcore.bootMer(sleep, B=40, seed=7, chunk_size=10, n_jobs=2)
+    d = lmmcore.bootMer(sleep, B=40, seed=7, n_jobs=2)  # split in one chunk per worker
     np.testing.assert_array_equal(a.estimates, b.estimates)
     np.testing.assert_array_equal(a.estimates, c.estimates)
+    np.testing.assert_array_equal(a.estimates, d.estimates)
 
 
 def test_custom_statistic_and_progress(sleep):
