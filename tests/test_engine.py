@@ -45,24 +45,33 @@ def test_balanced_designs_sum_by_group_and_unbalanced_by_level():
     assert Engine(lmmcore.build_structure(fx["formula"], df)).groups is None
 
 
-def test_grouped_kernel_with_several_groups_and_vector_blocks():
-    """Two groups of levels (half the subjects see more trials) and a remainder with
-    2 x 2 blocks: the grouped kernel equals the per-level one."""
+@pytest.mark.parametrize(
+    "formula",
+    ["y ~ x + (1 + x | subj) + (1 + x | item)", "y ~ x + z + (1 + x + z | subj) + (1 | item)"],
+)
+def test_grouped_kernel_with_several_groups_and_vector_blocks(formula):
+    """Two groups of levels (odd subjects see every item twice) and 2 x 2 or 3 x 3
+    blocks: the grouped kernel equals the per-level one."""
     rng = np.random.default_rng(5)
     rows = [(s, i, c) for s in range(24) for i in range(12) for c in range(1 + (s % 2))]
     df = pd.DataFrame(rows, columns=["subj", "item", "rep"])
-    df["x"] = np.tile([-1.0, 0.0, 1.0], len(df) // 3 + 1)[: len(df)]
+    df["x"] = np.where(df["item"] % 2 == 0, -0.5, 0.5)
+    df["z"] = (df["item"] % 3).astype(float)
     df["y"] = rng.normal(size=len(df))
-    s = lmmcore.build_structure("y ~ x + (1 + x | subj) + (1 + x | item)", df)
+    s = lmmcore.build_structure(formula, df)
     grouped, plain = Engine(s), Engine(s, group_levels=False)
+    assert grouped.blocks[0].name == "subj"
     assert grouped.groups is not None and grouped.groups.max() == 1
     Y = rng.normal(size=(s.n, 4))
     th = np.abs(rng.normal(0.5, 0.3, (30, s.n_theta)))
     reps = np.arange(30) % 4
     a = grouped.kernel_parts(th, reps, grouped.responses(Y))
     b = plain.kernel_parts(th, reps, plain.responses(Y))
+    ref = plain.parts(th, reps, plain.responses(Y))
     for x, y in zip(a, b, strict=True):
         np.testing.assert_allclose(x, y, rtol=1e-10, atol=1e-8 * np.abs(y).max())
+    for x, y in zip(a[:3], ref, strict=True):
+        np.testing.assert_allclose(x, y, rtol=1e-10, atol=1e-8)
 
 
 def test_elimination_order_does_not_change_the_fit(monkeypatch):
