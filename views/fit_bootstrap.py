@@ -108,8 +108,8 @@ else:
             f"Bootstrap replicates B (at most {MAX_B})",
             min_value=2,
             max_value=MAX_B,
-            value=200,
-            step=50,
+            value=1000,
+            step=100,
             key="boot_B",
             help=f"Capped at {MAX_B} to keep the app responsive.",
         )
