@@ -523,7 +523,7 @@ class Engine:
 
 
 def warm_up() -> None:
-    """Compile the numba kernel now (it is cached on disk after the first time).
+    """Compile the numba kernels now (they are cached on disk after the first time).
 
     The first criterion evaluation in a fresh installation compiles the kernel, which takes
     a few seconds; an app calls this once at start-up so that no user waits mid-click.
@@ -544,6 +544,8 @@ def warm_up() -> None:
             "h": np.tile(np.arange(4), 6),
         }
     )
-    eng = Engine(build_structure("y ~ x + (1 + x | g) + (1 | h)", df))
-    resp = eng.responses(df[["y"]].to_numpy())
-    eng.criterion(eng.structure.theta0[None], np.array([0]), resp, reml=True)
+    structure = build_structure("y ~ x + (1 + x | g) + (1 | h)", df)
+    for grouped in (True, False):  # both kernels: balanced and unbalanced designs
+        eng = Engine(structure, group_levels=grouped)
+        resp = eng.responses(df[["y"]].to_numpy())
+        eng.criterion(eng.structure.theta0[None], np.array([0]), resp, reml=True)
