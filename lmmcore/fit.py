@@ -42,7 +42,7 @@ def fit_structure(
         return float(engine.criterion(theta[None, :], reps, responses, REML)[0])
 
     theta0 = structure.theta0 if start is None else np.asarray(start, dtype=float)
-    opt = minimize_theta(objective, theta0, structure.theta_lower)
+    opt = minimize_theta(objective, theta0, structure.theta_lower, columns=structure.theta_columns)
     sol = engine.solve(opt.theta, rep, responses)
     res = LMMResult(structure, engine, responses, rep, sol, opt, REML)
     if warn:

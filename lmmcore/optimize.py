@@ -14,7 +14,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import nlopt
@@ -79,6 +79,34 @@ def _bobyqa(
     return np.asarray(x, dtype=float), float(val), count[0], int(status)
 
 
+#: a diagonal element of Lambda at or below this is "at the edge" (singular)
+EDGE = 1e-4
+#: the same for the single-fit optimiser's edge check, which looks only at exact stops
+OPT_EDGE = 1e-6
+
+
+def flip_edge_columns(
+    theta: np.ndarray,
+    columns: Sequence[tuple[int, np.ndarray]],
+    edge: float = EDGE,
+    inwards: float = 0.05,
+) -> np.ndarray:
+    """Starting points off the boundary for theta (..., d) stopped with diagonals at zero.
+
+    The criterion depends on Lambda only through Lambda Lambda', so the sign of a column of
+    Lambda is arbitrary; once a column's diagonal is zero, an optimiser can stop on the
+    wrong side of that symmetry. Flip each column whose diagonal is at most ``edge`` and
+    move that diagonal ``inwards``.
+    """
+    out = np.array(theta, dtype=float, copy=True)
+    for diag, below in columns:
+        zero = out[..., diag] <= edge
+        if below.size:
+            out[..., below] = np.where(zero[..., None], -out[..., below], out[..., below])
+        out[..., diag] = np.where(zero, inwards, out[..., diag])
+    return out
+
+
 def minimize_theta(
     fun: Callable[[np.ndarray], float],
     theta0: np.ndarray,
@@ -86,8 +114,13 @@ def minimize_theta(
     *,
     maxeval: int = 20000,
     max_restarts: int = 4,
+    columns: Sequence[tuple[int, np.ndarray]] = (),
 ) -> OptSummary:
-    """Minimise ``fun`` over theta >= lower with BOBYQA, restarts and an edge check."""
+    """Minimise ``fun`` over theta >= lower with BOBYQA, restarts and an edge check.
+
+    ``columns`` (``ModelStructure.theta_columns``) lets the edge check also restart from
+    the other side of a column-sign symmetry (see :func:`flip_edge_columns`).
+    """
     theta0 = np.asarray(theta0, dtype=float)
     lower = np.asarray(lower, dtype=float)
     x, fx, nfev, status = _bobyqa(fun, theta0, lower, 0.2, maxeval)
@@ -95,7 +128,7 @@ def minimize_theta(
     notes: list[str] = []
     for _ in range(max_restarts):
         # edge check: a diagonal element at its bound may be a false stop
-        at_edge = np.flatnonzero((lower == 0.0) & (x <= 1e-6))
+        at_edge = np.flatnonzero((lower == 0.0) & (x <= OPT_EDGE))
         candidates = [x]
         for i in at_edge:
             for h in (1e-3, 0.05):
@@ -108,8 +141,15 @@ def minimize_theta(
             nfev += 1
             if v < best_val - 1e-10:
                 best_start, best_val = c, v
-        x2, f2, n2, status2 = _bobyqa(fun, best_start, lower, 0.05, maxeval)
-        nfev += n2
+        starts = [best_start]
+        if columns and at_edge.size:
+            starts.append(flip_edge_columns(x, columns, edge=OPT_EDGE))
+        x2, f2, status2 = x, np.inf, status
+        for start in starts:
+            xs, fs, ns, st = _bobyqa(fun, start, lower, 0.05, maxeval)
+            nfev += ns
+            if fs < f2:
+                x2, f2, status2 = xs, fs, st
         restarts += 1
         if f2 < fx - 1e-12:
             improved = fx - f2

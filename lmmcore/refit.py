@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lmmcore.engine import Engine
-from lmmcore.optimize import minimize_theta
+from lmmcore.optimize import flip_edge_columns, minimize_theta
 
 SINGULAR_TOL = 1e-4
 STATUSES = ("ok", "singular", "not converged", "failed")
@@ -236,27 +236,6 @@ def _newton(
     return theta, fval, converged, iters
 
 
-def _edge_restarts(structure, theta: np.ndarray) -> np.ndarray:
-    """Starting points off the boundary for replicates whose fit ended on it.
-
-    The criterion depends on Lambda only through Lambda Lambda', so the sign of a column
-    of Lambda is arbitrary; once a column's diagonal is zero, projected Newton can stop
-    on the wrong side of that symmetry. Flip each such column and move it inwards.
-    """
-    out = theta.copy()
-    off = 0
-    for b in structure.blocks:
-        r, c = b.tril
-        for j in range(b.k):
-            dj = off + int(np.flatnonzero((r == j) & (c == j))[0])
-            col = off + np.flatnonzero((c == j) & (r > j))
-            zero = out[:, dj] <= SINGULAR_TOL
-            out[np.ix_(zero, col)] *= -1.0
-            out[zero, dj] = 0.05
-        off += b.n_theta
-    return out
-
-
 def refit_batch(
     engine: Engine,
     Y: np.ndarray,
@@ -284,10 +263,11 @@ def refit_batch(
     # replicates that ended on the boundary: Newton again from the other side of it
     edge = np.flatnonzero(converged & np.any(theta[:, diag] <= SINGULAR_TOL, axis=1))
     if edge.size:
+        # the criterion only sees Lambda Lambda': restart from the other side of the
+        # column-sign symmetry of each column whose diagonal ended at zero
+        starts = flip_edge_columns(theta[edge], s.theta_columns, edge=SINGULAR_TOL)
         keep2 = _stencil_store(s, edge.size)
-        t2, f2, c2, it2 = _newton(
-            engine, resp, _edge_restarts(s, theta[edge]), edge, REML, max_iter, h, ftol, keep2
-        )
+        t2, f2, c2, it2 = _newton(engine, resp, starts, edge, REML, max_iter, h, ftol, keep2)
         iters[edge] += it2
         better = c2 & (f2 < fval[edge] - 1e-10)
         theta[edge[better]] = t2[better]
@@ -307,7 +287,7 @@ def refit_batch(
             starts.append(theta[i])
         best = np.inf
         for x0 in starts:
-            opt = minimize_theta(obj, x0, lower)
+            opt = minimize_theta(obj, x0, lower, columns=s.theta_columns)
             if opt.fun < best:
                 best = opt.fun
                 theta[i], fval[i] = opt.theta, opt.fun

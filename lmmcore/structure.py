@@ -146,6 +146,20 @@ class ModelStructure:
         return np.array(lo)
 
     @cached_property
+    def theta_columns(self) -> tuple[tuple[int, np.ndarray], ...]:
+        """Per column of each Lambda block: (theta index of its diagonal element, theta
+        indices of the elements below it). Lambda Lambda' does not change when a column's
+        sign flips, which matters to an optimiser stopped with that diagonal at zero."""
+        out, off = [], 0
+        for b in self.blocks:
+            r, c = b.tril
+            for j in range(b.k):
+                diag = off + int(np.flatnonzero((r == j) & (c == j))[0])
+                out.append((diag, off + np.flatnonzero((c == j) & (r > j))))
+            off += b.n_theta
+        return tuple(out)
+
+    @cached_property
     def theta0(self) -> np.ndarray:
         """lme4's starting value: identity Lambda."""
         return np.where(self.theta_lower == 0.0, 1.0, 0.0)

@@ -279,3 +279,21 @@ def test_batched_and_single_fits_reach_the_reference_optimum(case):
         assert batch.objective[i] - single.objective < 1e-6
     assert worst_single < 1e-6
     assert worst_batch < 1e-6
+
+
+def test_single_fit_leaves_a_false_edge_across_the_column_sign():
+    """With a random intercept SD stopped at zero, BOBYQA can sit on the wrong side of
+    Lambda's column-sign symmetry (replicate 79 here stopped 2.9 above the optimum before
+    the edge check flipped columns). Single fits must match the batch refits everywhere."""
+    from lmmcore.fit import fit_structure
+
+    fx, df, con = load_case("sim_singular")
+    res = lmmcore.fit(fx["formula"], df, contrasts=con)
+    Y = lmmcore.simulate(res, nsim=100, seed=5)
+    batch = refit_batch(res.engine, Y, res.theta, REML=True)
+    resp = res.engine.responses(Y)
+    for i in range(100):
+        single = fit_structure(res.structure, engine=res.engine, responses=resp, rep=i, warn=False)
+        assert abs(single.objective - batch.objective[i]) < 1e-6, i
+    single = fit_structure(res.structure, engine=res.engine, responses=resp, rep=79, warn=False)
+    assert single.theta[0] > 0.1  # the intercept SD is not zero at the optimum
