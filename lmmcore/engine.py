@@ -233,24 +233,17 @@ class Engine:
             tr_c.extend(c)
             t_off.append(len(tr_r))
         i64 = np.int64
-        return (
-            self.k1,
-            np.asarray(r1, i64),
-            np.asarray(c1, i64),
-            np.ascontiguousarray(self.D1),
-            np.ascontiguousarray(self.Z1tX),
-            np.ascontiguousarray(self.XtX),
-            np.ascontiguousarray(self.ZtZ12),
-            np.ascontiguousarray(self.ZtZ22),
-            np.ascontiguousarray(self.Z2tX),
-            np.array(b_off, i64),
-            np.array(b_L, i64),
-            np.array(b_k, i64),
-            np.array(b_toff, i64),
-            np.array(tr_r, i64),
-            np.array(tr_c, i64),
-            np.array(t_off, i64),
-        )
+        c = np.ascontiguousarray
+        return {
+            # layout of the first block's Lambda
+            "first": (self.k1, np.asarray(r1, i64), np.asarray(c1, i64)),
+            # layout of the remaining blocks' Lambda
+            "rest": tuple(np.array(a, i64) for a in (b_off, b_L, b_k, b_toff, tr_r, tr_c, t_off)),
+            "XtX": c(self.XtX),
+            "per_level": (c(self.D1), c(self.Z1tX)),
+            "ZtZ12": c(self.ZtZ12),
+            "remainder": (c(self.ZtZ22), c(self.Z2tX)),
+        }
 
     def kernel_parts(
         self, thetas: np.ndarray, reps: np.ndarray, resp: Responses
@@ -266,84 +259,24 @@ class Engine:
         M = thetas.shape[0]
         ld, ldrx, r2 = np.empty(M), np.empty(M), np.empty(M)
         MW = np.empty((M, self.p + 1, self.p + 1))
-        (
-            k1,
-            r1,
-            c1,
-            D1,
-            Z1tX,
-            XtX,
-            ZtZ12,
-            ZtZ22,
-            Z2tX,
-            b_off,
-            b_L,
-            b_k,
-            b_toff,
-            tr_r,
-            tr_c,
-            t_off,
-        ) = self._kernel_args
+        a = self._kernel_args
+        ZtZ22, Z2tX = a["remainder"]
+        outs = (ld, ldrx, r2, MW)
         if resp.grouped is not None:
             from lmmcore.kernels import criterion_parts_grouped
 
             XtY, Z2tY = resp.by_replicate[1:]
             criterion_parts_grouped(
-                thetas,
-                reps,
-                k1,
-                r1,
-                c1,
-                *self._grouped_args,
-                XtX,
-                XtY,
-                resp.yty,
-                *resp.grouped,
-                ZtZ22,
-                Z2tX,
-                Z2tY,
-                b_off,
-                b_L,
-                b_k,
-                b_toff,
-                tr_r,
-                tr_c,
-                t_off,
-                ld,
-                ldrx,
-                r2,
-                MW,
-            )
+                thetas, reps, *a["first"], *self._grouped_args, a["XtX"], XtY, resp.yty,
+                *resp.grouped, ZtZ22, Z2tX, Z2tY, *a["rest"], *outs,
+            )  # fmt: skip
             return ld, ldrx, r2, MW
         Z1tY, XtY, Z2tY = resp.by_replicate
+        D1, Z1tX = a["per_level"]
         criterion_parts(
-            thetas,
-            reps,
-            k1,
-            r1,
-            c1,
-            D1,
-            Z1tX,
-            Z1tY,
-            XtX,
-            XtY,
-            resp.yty,
-            ZtZ12,
-            ZtZ22,
-            Z2tX,
-            Z2tY,
-            b_off,
-            b_L,
-            b_k,
-            b_toff,
-            tr_r,
-            tr_c,
-            t_off,
-            ld,
-            ldrx,
-            r2,
-            MW,
-        )
+            thetas, reps, *a["first"], D1, Z1tX, Z1tY, a["XtX"], XtY, resp.yty, a["ZtZ12"],
+            ZtZ22, Z2tX, Z2tY, *a["rest"], *outs,
+        )  # fmt: skip
         return ld, ldrx, r2, MW
 
     # ----------------------------------------------------------------------------------
