@@ -23,7 +23,7 @@ import pandas as pd
 from scipy import stats
 from threadpoolctl import threadpool_limits
 
-from lmmcore.engine import Solution
+from lmmcore.engine import Responses, Solution
 from lmmcore.errors import BootstrapError, LmmWarning
 from lmmcore.refit import STATUS_DTYPE, BatchFit, refit_batch
 from lmmcore.result import LMMResult
@@ -145,11 +145,11 @@ def _default_values(fits: BatchFit) -> np.ndarray:
     return np.column_stack([fits.beta, fits.sigma, fits.theta])
 
 
-def _result_for(result: LMMResult, y: np.ndarray, theta: np.ndarray) -> LMMResult:
+def _result_for(result: LMMResult, resp: Responses, j: int, theta: np.ndarray) -> LMMResult:
+    """The refit of column j of a chunk's responses, as a full result for a statistic."""
     eng = result.engine
-    resp = eng.responses(y)
-    sol: Solution = eng.solve(theta, 0, resp)
-    return LMMResult(result.structure, eng, resp, 0, sol, result.optimizer, result.REML)
+    sol: Solution = eng.solve(theta, j, resp)
+    return LMMResult(result.structure, eng, resp, j, sol, result.optimizer, result.REML)
 
 
 def _run_chunk(
@@ -170,10 +170,11 @@ def _run_chunk(
         vals = _default_values(fits)
     else:
         vals = np.full((stop - start, p_out), np.nan)
+        resp = result.engine.responses(Y)
         for j in range(stop - start):
             if status[j] == "failed":
                 continue
-            refit = _result_for(result, Y[:, j], fits.theta[j])
+            refit = _result_for(result, resp, j, fits.theta[j])
             try:
                 v = np.asarray(statistic(refit), dtype=float)
             except Exception as exc:
