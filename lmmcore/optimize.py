@@ -79,16 +79,14 @@ def _bobyqa(
     return np.asarray(x, dtype=float), float(val), count[0], int(status)
 
 
-#: a diagonal element of Lambda at or below this is "at the edge" (singular)
-EDGE = 1e-4
-#: the same for the single-fit optimiser's edge check, which looks only at exact stops
+#: a diagonal element of Lambda at or below this is where the edge check looks (exact stops)
 OPT_EDGE = 1e-6
 
 
 def flip_edge_columns(
     theta: np.ndarray,
     columns: Sequence[tuple[int, np.ndarray]],
-    edge: float = EDGE,
+    edge: float,
     inwards: float = 0.05,
 ) -> np.ndarray:
     """Starting points off the boundary for theta (..., d) stopped with diagonals at zero.
