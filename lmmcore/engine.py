@@ -223,7 +223,7 @@ class Engine:
         self._grouped_args = tuple(np.ascontiguousarray(a) for a in (Dg, ng, XXg, KXg, Kg))
         return inverse
 
-    def _build_kernel_args(self) -> tuple:
+    def _build_kernel_args(self) -> dict:
         r1, c1 = self.blocks[0].tril
         b_off, b_L, b_k, b_toff, tr_r, tr_c, t_off = [], [], [], [], [], [], [0]
         toff = 0
