@@ -120,6 +120,8 @@ def _newton_steps(g: np.ndarray, H: np.ndarray, free: np.ndarray) -> np.ndarray:
 
 #: how far a variance sitting at a saddle on its zero bound is first moved inwards
 KICK = 0.05
+#: a Newton step moves no theta element by more than this, or by half the largest |theta|
+TRUST = 1.0
 #: step fractions tried when the full step does not decrease the criterion: first the
 #: usual ones, then (rarely needed) the rest of the ladder, each group in one batched call
 ALPHAS = (0.5 ** np.arange(1, 4), 0.5 ** np.arange(4, 21))
@@ -219,6 +221,12 @@ def _newton(
         kick = at_bound & (np.abs(g) < 1e-3) & (hdiag < 0)
         free = ~(at_bound & (g >= 0)) & ~kick
         step = np.where(kick, KICK, _newton_steps(g, H, free))
+        # a step longer than the trust radius is shortened (same direction): in a flat
+        # direction (e.g. a random intercept absorbing a dropped fixed intercept) Newton's
+        # quadratic model sends theta far past the optimum
+        radius = np.maximum(TRUST, 0.5 * np.abs(th).max(axis=1))
+        longest = np.abs(step).max(axis=1)
+        step *= np.minimum(1.0, radius / np.maximum(longest, 1e-300))[:, None]
         # Newton's predicted decrease; once tiny, the full step lands on the optimum
         pred = -(np.einsum("ri,ri->r", g, step) + 0.5 * np.einsum("ri,rij,rj->r", step, H, step))
         new_theta, new_f, alpha = _line_search(

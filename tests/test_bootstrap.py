@@ -297,3 +297,30 @@ def test_single_fit_leaves_a_false_edge_across_the_column_sign():
         assert abs(single.objective - batch.objective[i]) < 1e-6, i
     single = fit_structure(res.structure, engine=res.engine, responses=resp, rep=79, warn=False)
     assert single.theta[0] > 0.1  # the intercept SD is not zero at the optimum
+
+
+def test_newton_steps_stay_in_a_trust_region():
+    """Dropping the fixed intercept from preset P1 leaves the random intercepts to absorb
+    the grand mean: the criterion is nearly flat along one SD, and an unbounded Newton step
+    overshot it by ~40x (then crept back, and most replicates ended in the slow BOBYQA
+    fallback). Capped steps settle every replicate, at least as low as BOBYQA from the
+    same start. (This criterion has two local optima: the subjects' or the items'
+    intercepts absorb the mean; from lme4's default start BOBYQA may stop in the worse.)"""
+    from lmmcore.fit import fit_structure
+    from lmmcore.power import _reduced
+
+    p = lmmcore.PRESETS["P1"]
+    data = p.spec.simulate_data(p.design, seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = lmmcore.fit(p.spec.formula, data, REML=False)
+    Y = lmmcore.simulate(res, nsim=50, seed=2)
+    eng = lmmcore.engine.Engine(_reduced(res.structure, 0))
+    fits = refit_batch(eng, Y, res.theta, REML=False)
+    assert not fits.fallback.any()
+    resp = eng.responses(Y)
+    for i in range(0, 50, 10):
+        single = fit_structure(
+            eng.structure, REML=False, engine=eng, responses=resp, rep=i, start=res.theta
+        )
+        assert fits.objective[i] < single.objective + 1e-6
