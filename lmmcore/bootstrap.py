@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -32,6 +33,9 @@ from lmmcore.simulate import SeedLike, child_seeds, draw_responses, seed_sequenc
 CI_METHODS = ("perc", "basic", "norm")
 #: simulated values (rows x replicates) per chunk: bounds memory whatever B is
 CHUNK_VALUES = 2_000_000
+#: replicates in the first chunk of a sequential run, and the time later chunks aim at
+FIRST_CHUNK = 50
+CHUNK_SECONDS = 0.5
 
 
 @dataclass(frozen=True, eq=False)
@@ -215,7 +219,9 @@ def bootMer(
         show_progress: show a tqdm progress bar.
         n_jobs: worker processes (-1: all cores).
         progress: callback ``progress(done, total)`` after each chunk (for the app).
-        chunk_size: replicates per engine call (memory does not grow with B).
+        chunk_size: replicates per engine call (memory does not grow with B). Default: at
+            most 2,000,000 simulated values; run in this process, a first chunk of 50, then
+            chunks that take about half a second each (a moving progress bar).
         use_u: condition on the fitted random effects (lme4's ``use.u``).
 
     Ctrl-C returns the replicates finished so far, with a warning.
@@ -270,8 +276,18 @@ def bootMer(
 
     try:
         if n_jobs == 1 or len(bounds) == 1:
-            for a, b in bounds:
+            # without a chunk_size: a small first chunk, then chunks sized to take about
+            # CHUNK_SECONDS each (up to the memory cap), so that the progress bar moves and
+            # an interrupt loses little; the numbers do not depend on the chunking
+            a, size = 0, chunk if chunk_size else min(chunk, FIRST_CHUNK)
+            while a < B:
+                b = min(B, a + size)
+                tic = time.perf_counter()
                 record(a, b, *_run_chunk(result, a, b, ss, statistic, use_u, t0.size))
+                if not chunk_size:
+                    per_rep = max((time.perf_counter() - tic) / (b - a), 1e-9)
+                    size = int(min(chunk, max(FIRST_CHUNK, CHUNK_SECONDS / per_rep)))
+                a = b
         else:
             with ProcessPoolExecutor(max_workers=n_jobs) as pool:
                 futs = {

@@ -292,19 +292,22 @@ class Engine:
             Y = Y[:, None]
         Z1tY = np.asarray(self.Z1 @ Y).reshape(self.L1, self.k1, Y.shape[1])
         Z2tY = np.asarray(self.Z2t @ Y) if self.rest else np.zeros((0, Y.shape[1]))
-        XtY = np.einsum("np,nb->pb", self.structure.X, Y)  # no BLAS: batch-size independent
+        # compiled fixed loops: a replicate's numbers do not depend on the batch it is in
+        from lmmcore.kernels import group_products, response_products
+
+        B = Y.shape[1]
+        XtY, yty = np.empty((self.p, B)), np.empty(B)
+        response_products(np.ascontiguousarray(self.structure.X), np.ascontiguousarray(Y), XtY, yty)
         grouped = None
         if self.groups is not None:
-            inv, g = self.groups, self._grouped_args[0].shape[0]
-            F, ZX = self.ZtZ12, self.Z1tX
-            zz, Xz, Fz = [], [], []
-            for j in range(g):
-                z = Z1tY[inv == j]  # (l, k1, B)
-                zz.append(np.einsum("laB,lbB->Bab", z, z))
-                Xz.append(np.einsum("lai,lbB->Babi", ZX[inv == j], z))
-                Fz.append(np.einsum("lar,lbB->Babr", F[inv == j], z))
-            grouped = tuple(np.ascontiguousarray(np.stack(a, axis=1)) for a in (zz, Xz, Fz))
-        return Responses(Z1tY, Z2tY, XtY, np.einsum("ij,ij->j", Y, Y), Y, grouped)
+            g, k1 = self._grouped_args[0].shape[0], self.k1
+            zz = np.empty((B, g, k1, k1))
+            Xz = np.empty((B, g, k1, k1, self.p))
+            Fz = np.empty((B, g, k1, k1, self.q2))
+            Z1tY = np.ascontiguousarray(Z1tY)
+            group_products(Z1tY, self.groups, self.ZtZ12, self.Z1tX, zz, Xz, Fz)
+            grouped = (zz, Xz, Fz)
+        return Responses(Z1tY, Z2tY, XtY, yty, Y, grouped)
 
     def _lam(self, thetas: np.ndarray, block_index: int) -> np.ndarray:
         b = self.blocks[block_index]

@@ -484,3 +484,47 @@ def criterion_parts_grouped(
         out_ld[m] = ld
         out_ldrx[m] = ldrx
         out_r2[m] = MW[p, p] * MW[p, p]
+
+
+@njit(cache=True)
+def response_products(X: np.ndarray, Y: np.ndarray, XtY: np.ndarray, yty: np.ndarray) -> None:
+    """XtY = X'Y (p, B) and yty = column sums of Y * Y, one column at a time.
+
+    Fixed loops, so that a replicate's numbers never depend on how many columns come with
+    it (numpy's einsum picks other inner loops for one contiguous column).
+    """
+    n, p = X.shape
+    for b in range(Y.shape[1]):
+        s = 0.0
+        for i in range(n):
+            s += Y[i, b] * Y[i, b]
+        yty[b] = s
+        for j in range(p):
+            s = 0.0
+            for i in range(n):
+                s += X[i, j] * Y[i, b]
+            XtY[j, b] = s
+
+
+@njit(cache=True)
+def group_products(Z1tY, inverse, F, ZX, zz, Xz, Fz) -> None:
+    """Per replicate b and group g, sums over the group's levels l (z_l = Z_l'y_b):
+    zz[b, g] = sum z_l z_l', Xz[b, g, a, c] = sum (Z_l'X)[a] z_l[c] and
+    Fz[b, g, a, c] = sum (Z_l'Z2)[a] z_l[c]; fixed loops, as :func:`response_products`."""
+    L1, k1, B = Z1tY.shape
+    p = ZX.shape[2]
+    q2 = F.shape[2]
+    zz[:] = 0.0
+    Xz[:] = 0.0
+    Fz[:] = 0.0
+    for b in range(B):
+        for lv in range(L1):
+            g = inverse[lv]
+            for a in range(k1):
+                for c in range(k1):
+                    z = Z1tY[lv, c, b]
+                    zz[b, g, a, c] += Z1tY[lv, a, b] * z
+                    for i in range(p):
+                        Xz[b, g, a, c, i] += ZX[lv, a, i] * z
+                    for r in range(q2):
+                        Fz[b, g, a, c, r] += F[lv, a, r] * z

@@ -5,9 +5,9 @@ than one Python-level optimisation per replicate, every iteration here evaluates
 profiled criterion for all (theta, replicate) pairs of all active replicates in one batched
 engine call: a finite-difference stencil gives each replicate's gradient and Hessian, a
 projected Newton step (variances held at their zero bound when the gradient pushes
-outwards, capped to a trust radius) with a backtracking line search moves it. Replicates the Newton iteration
-cannot settle are refitted one at a time with the robust BOBYQA fitter, so every
-replicate ends at the optimum a single :func:`lmmcore.fit` would find.
+outwards, capped to a trust radius) with a backtracking line search moves it. Replicates
+the Newton iteration cannot settle are refitted one at a time with the robust BOBYQA
+fitter, so every replicate ends at the optimum a single :func:`lmmcore.fit` would find.
 
 Example:
     >>> import lmmcore

@@ -133,13 +133,16 @@ def test_percentile_interval_follows_boot_norm_inter():
 
 
 def test_same_numbers_for_any_chunking_and_workers(sleep):
-    a = lmmcore.bootMer(sleep, B=40, seed=7, chunk_size=40)
-    b = lmmcore.bootMer(sleep, B=40, seed=7, chunk_size=7)
-    c = lmmcore.bootMer(sleep, B=40, seed=7, chunk_size=10, n_jobs=2)
-    d = lmmcore.bootMer(sleep, B=40, seed=7, n_jobs=2)  # split in one chunk per worker
-    np.testing.assert_array_equal(a.estimates, b.estimates)
-    np.testing.assert_array_equal(a.estimates, c.estimates)
-    np.testing.assert_array_equal(a.estimates, d.estimates)
+    a = lmmcore.bootMer(sleep, B=120, seed=7, chunk_size=120)
+    b = lmmcore.bootMer(sleep, B=120, seed=7, chunk_size=1)  # one column at a time
+    c = lmmcore.bootMer(sleep, B=120, seed=7, chunk_size=30, n_jobs=2)
+    d = lmmcore.bootMer(sleep, B=120, seed=7, n_jobs=2)  # split in one chunk per worker
+    calls = []
+    e = lmmcore.bootMer(sleep, B=120, seed=7, progress=lambda i, n: calls.append((i, n)))
+    for other in (b, c, d, e):
+        np.testing.assert_array_equal(a.estimates, other.estimates)
+    # sequential default: a first chunk of 50, then chunks sized by the time it took
+    assert calls[0] == (50, 120) and calls[-1] == (120, 120)
 
 
 def test_custom_statistic_and_progress(sleep):
