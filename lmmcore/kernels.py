@@ -1,4 +1,8 @@
-"""Compiled (numba) kernel for the profiled criterion of many (theta, response) pairs.
+"""Compiled (numba) kernels for the profiled criterion of many (theta, response) pairs.
+
+``criterion_parts`` sums over the levels of the first block; ``criterion_parts_grouped``
+over groups of levels with identical Z_l'Z_l (balanced designs); ``response_products`` and
+``group_products`` compute what each response adds.
 
 The same algebra as :meth:`lmmcore.engine.Engine._factor` (which stays as the readable
 numpy reference and is used for single solutions), fused into one loop per pair so that
