@@ -268,12 +268,18 @@ def refit_batch(
     theta, fval, converged, iters = _newton(
         engine, resp, theta0, np.arange(B), REML, max_iter, h, ftol, keep
     )
-    # replicates that ended on the boundary: Newton again from the other side of it
-    edge = np.flatnonzero(converged & np.any(theta[:, diag] <= SINGULAR_TOL, axis=1))
-    if edge.size:
-        # the criterion only sees Lambda Lambda': restart from the other side of the
-        # column-sign symmetry of each column whose diagonal ended at zero
-        starts = flip_edge_columns(theta[edge], s.theta_columns, edge=SINGULAR_TOL)
+    # Replicates that ended on the boundary may sit in the wrong one of several boundary
+    # optima: Newton again from the other side of the column-sign symmetry of each column
+    # whose diagonal ended at zero (the criterion only sees Lambda Lambda'), then, for those
+    # still on it, from lme4's start (where a single fit begins)
+    for restart in ("flip", "theta0"):
+        edge = np.flatnonzero(converged & np.any(theta[:, diag] <= SINGULAR_TOL, axis=1))
+        if edge.size == 0:
+            break
+        if restart == "flip":
+            starts = flip_edge_columns(theta[edge], s.theta_columns, edge=SINGULAR_TOL)
+        else:
+            starts = np.tile(s.theta0, (edge.size, 1))
         keep2 = _stencil_store(s, edge.size)
         t2, f2, c2, it2 = _newton(engine, resp, starts, edge, REML, max_iter, h, ftol, keep2)
         iters[edge] += it2
