@@ -334,7 +334,7 @@ def main() -> None:
                 )
         print("\n4. memory of one bootMer call (fresh process each; after fit + B=5 warm-up)")
         print_table(
-            ["design", "B", "chunk", "tracemalloc peak MB", "max-RSS growth MB", "max-RSS MB"],
+            ["design", "B", "max chunk", "tracemalloc peak MB", "max-RSS growth MB", "max-RSS MB"],
             rows,
         )
 
