@@ -219,7 +219,13 @@ class Engine:
 
         XXg = by_group("lai,lbj->abij", ZX, ZX)
         KXg = by_group("lar,lbc->abrc", F, ZX)
-        Kg = by_group("lar,lbt->abrt", F, F)
+        K = by_group("lar,lbt->abrt", F, F)
+        # the kernel weights these by the symmetric M_g: keep K_ab + K_ba for a <= b only
+        Kg = np.zeros_like(K)
+        for a in range(k1):
+            Kg[:, a, a] = K[:, a, a]
+            for b in range(a + 1, k1):
+                Kg[:, a, b] = K[:, a, b] + K[:, b, a]
         self._grouped_args = tuple(np.ascontiguousarray(a) for a in (Dg, ng, XXg, KXg, Kg))
         return inverse
 

@@ -446,13 +446,20 @@ def criterion_parts_grouped(
                 for a in range(k1):
                     for b in range(k1):
                         mab = Mg[g, a, b]
-                        K = Kg[g, a, b]
                         for r in range(q2):
-                            for t in range(q2):
-                                S[r, t] -= mab * K[r, t]
                             for c in range(p):
                                 Rr[r, c] -= mab * KXg[g, a, b, r, c]
                             Rr[r, p] -= mab * Fzg[rep, g, a, b, r]
+                    # M is symmetric: Kg[g, a, b] (a <= b) holds K_ab + K_ba, lower triangle
+                    for b in range(a, k1):
+                        mab = Mg[g, a, b]
+                        K = Kg[g, a, b]
+                        for r in range(q2):
+                            for t in range(r + 1):
+                                S[r, t] -= mab * K[r, t]
+            for r in range(q2):
+                for t in range(r):
+                    S[t, r] = S[r, t]
             _fill_lams(th[n1:], b_toff, tr_r, tr_c, t_off, lams2)
             _sandwich_lam2(S, lams2, b_off, b_L, b_k, T, G)
             for i in range(q2):
