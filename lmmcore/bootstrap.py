@@ -149,6 +149,16 @@ def _default_values(fits: BatchFit) -> np.ndarray:
     return np.column_stack([fits.beta, fits.sigma, fits.theta])
 
 
+def _call_statistic(statistic: Callable, fit: LMMResult, where: str) -> np.ndarray:
+    """statistic(fit) as a float array; what it raises becomes a BootstrapError."""
+    try:
+        return np.asarray(statistic(fit), dtype=float)
+    except Exception as exc:
+        raise BootstrapError(
+            f"The statistic raised {type(exc).__name__}: {exc} on {where}."
+        ) from exc
+
+
 def _result_for(result: LMMResult, resp: Responses, j: int, theta: np.ndarray) -> LMMResult:
     """The refit of column j of a chunk's responses, as a full result for a statistic."""
     eng = result.engine
@@ -179,12 +189,7 @@ def _run_chunk(
             if status[j] == "failed":
                 continue
             refit = _result_for(result, resp, j, fits.theta[j])
-            try:
-                v = np.asarray(statistic(refit), dtype=float)
-            except Exception as exc:
-                raise BootstrapError(
-                    f"The statistic raised {type(exc).__name__}: {exc} on replicate {start + j}."
-                ) from exc
+            v = _call_statistic(statistic, refit, f"replicate {start + j}")
             if v.shape != (p_out,):
                 raise BootstrapError(
                     f"The statistic returned shape {v.shape} on replicate {start + j}, but "
@@ -234,12 +239,7 @@ def bootMer(
         names = default_statistic_names(result)
         t0 = np.concatenate([result.solution.beta, [result.sigma], result.solution.theta])
     else:
-        try:
-            t0 = np.asarray(statistic(result), dtype=float)
-        except Exception as exc:
-            raise BootstrapError(
-                f"The statistic raised {type(exc).__name__}: {exc} on the original fit."
-            ) from exc
+        t0 = _call_statistic(statistic, result, "the original fit")
         if t0.ndim != 1 or t0.size == 0:
             raise BootstrapError(
                 f"The statistic must return a non-empty 1-D array; it returned shape {t0.shape}."
