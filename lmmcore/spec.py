@@ -123,6 +123,19 @@ def _check_corr(corr: Any, terms: list[str], group: str) -> np.ndarray | None:
     return c
 
 
+def _mismatch(given, expected, unknown_label: str, missing_label: str) -> str:
+    """'' when the names ``given`` are exactly ``expected``; else what is wrong, e.g.
+    "unknown term(s) a and no SD for b"."""
+    unknown = [k for k in given if k not in expected]
+    missing = [k for k in expected if k not in given]
+    what = []
+    if unknown:
+        what.append(f"{unknown_label} {', '.join(unknown)}")
+    if missing:
+        what.append(f"{missing_label} {', '.join(missing)}")
+    return " and ".join(what)
+
+
 @dataclass(frozen=True, eq=False)
 class ModelSpec:
     """Ground truth for simulation: an lme4 formula with its parameter values.
@@ -237,31 +250,18 @@ class ModelSpec:
 
     def _check_names(self, s: ModelStructure) -> None:
         names = list(s.fe_names)
-        unknown = [k for k in self.fixed if k not in names]
-        missing = [k for k in names if k not in self.fixed]
-        if unknown or missing:
-            what = []
-            if unknown:
-                what.append(f"unknown coefficient(s) {', '.join(unknown)}")
-            if missing:
-                what.append(f"no value for {', '.join(missing)}")
+        what = _mismatch(self.fixed, names, "unknown coefficient(s)", "no value for")
+        if what:
             raise SpecError(
-                f"fixed has {' and '.join(what)}; on this data the formula's coefficients "
+                f"fixed has {what}; on this data the formula's coefficients "
                 f"are: {', '.join(names)}."
             )
         for g, entry in self.random.items():
             terms = [t for b in s.blocks if b.group == g for t in b.terms]
-            unknown = [t for t in entry["sd"] if t not in terms]
-            missing = [t for t in terms if t not in entry["sd"]]
-            if unknown or missing:
-                what = []
-                if unknown:
-                    what.append(f"unknown term(s) {', '.join(unknown)}")
-                if missing:
-                    what.append(f"no SD for {', '.join(missing)}")
+            what = _mismatch(entry["sd"], terms, "unknown term(s)", "no SD for")
+            if what:
                 raise SpecError(
-                    f"random[{g!r}]['sd'] has {' and '.join(what)}; the terms of {g!r} are: "
-                    f"{', '.join(terms)}."
+                    f"random[{g!r}]['sd'] has {what}; the terms of {g!r} are: {', '.join(terms)}."
                 )
             if len(set(terms)) != len(terms):
                 raise SpecError(
