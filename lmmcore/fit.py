@@ -20,7 +20,7 @@ from lmmcore.engine import Engine, Responses
 from lmmcore.errors import ConvergenceWarning, SingularFitWarning
 from lmmcore.optimize import minimize_theta
 from lmmcore.result import LMMResult
-from lmmcore.structure import ModelStructure, build_structure
+from lmmcore.structure import ModelStructure, build_structure, check_response
 
 
 def fit_structure(
@@ -98,4 +98,5 @@ def fit(
         49.51
     """
     structure = build_structure(formula, data, groups=groups, contrasts=contrasts)
+    check_response(structure)
     return fit_structure(structure, REML=REML, start=start)

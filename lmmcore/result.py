@@ -7,7 +7,7 @@ Example:
     >>> import lmmcore
     >>> from lmmcore.datasets import load_dataset
     >>> res = lmmcore.fit("Reaction ~ Days + (Days | Subject)", load_dataset("sleepstudy"))
-    >>> round(res.fe_params["Days"], 4)
+    >>> round(float(res.fe_params["Days"]), 4)
     10.4673
 """
 
