@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from lmmcore.autora import DV, IV, SyntheticExperiment, VariableCollection, lmm_experiment
 from lmmcore.bootstrap import BootResult, bootMer
+from lmmcore.data_io import coerce_numeric, numeric_text, read_csv
 from lmmcore.datasets import load_dataset
 from lmmcore.design import MAX_ROWS, Covariate, Design, Factor
 from lmmcore.engine import warm_up
@@ -68,9 +69,12 @@ __all__ = [
     "SpecError",
     "bootMer",
     "build_structure",
+    "coerce_numeric",
     "fit",
     "load_dataset",
+    "numeric_text",
     "parse_formula",
+    "read_csv",
     "simulate",
     "warm_up",
     "__version__",

@@ -26,6 +26,7 @@ from threadpoolctl import threadpool_limits
 
 from lmmcore.engine import Responses, Solution
 from lmmcore.errors import BootstrapError, LmmWarning
+from lmmcore.limits import MAX_NSIM
 from lmmcore.refit import STATUS_DTYPE, BatchFit, refit_batch
 from lmmcore.result import LMMResult
 from lmmcore.simulate import SeedLike, child_seeds, draw_responses, seed_sequence
@@ -233,6 +234,11 @@ def bootMer(
     """
     if not isinstance(B, int | np.integer) or isinstance(B, bool) or B < 1:
         raise BootstrapError(f"B must be a positive integer number of replicates, got {B!r}.")
+    if B > MAX_NSIM:
+        raise BootstrapError(
+            f"B = {B:,} replicates is more than the limit of {MAX_NSIM:,}; 1,000 to 10,000 "
+            "give stable intervals."
+        )
     if statistic is not None and not callable(statistic):
         raise BootstrapError("statistic must be a function of a fitted model, or None.")
     if statistic is None:

@@ -35,6 +35,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from numbers import Integral, Real
@@ -44,12 +45,15 @@ import numpy as np
 import pandas as pd
 
 from lmmcore.errors import DesignError
+from lmmcore.limits import MAX_CELLS, MAX_FACTOR_LEVELS
 
 __all__ = ["CODINGS", "MAX_ROWS", "VARIES", "Covariate", "Design", "Factor"]
 
 # The largest conditions table a design may have (rows before missingness): five million
 # rows of a dozen columns is about half a gigabyte, and every simulation copies the response.
 MAX_ROWS = 5_000_000
+#: Characters in one level name.
+MAX_LEVEL_NAME = 100
 
 VARIES = ("within", "within_subject", "between_subject", "between")
 CODINGS = ("deviation", "sum", "treatment", "categorical")
@@ -116,7 +120,25 @@ class Factor:
                 f"factor {self.name!r}: levels must be a list of labels such as "
                 f"['a', 'b'], got {self.levels!r}"
             )
+        if len(self.levels) > MAX_FACTOR_LEVELS:
+            raise DesignError(
+                f"factor {self.name!r} has {len(self.levels):,} levels, more than the limit of "
+                f"{MAX_FACTOR_LEVELS}; an experimental factor with that many levels is better "
+                "a random factor (items) or a numeric covariate"
+            )
+        for level in self.levels:
+            if isinstance(level, bool) or not isinstance(level, str | Integral | Real):
+                raise DesignError(
+                    f"factor {self.name!r}: level {level!r} is not a name; levels must be a "
+                    "flat list of names (strings or numbers) such as ['a', 'b']"
+                )
         levels = tuple(str(level) for level in self.levels)
+        for level in levels:
+            if len(level) > MAX_LEVEL_NAME or any(unicodedata.category(c) == "Cc" for c in level):
+                raise DesignError(
+                    f"factor {self.name!r}: level name {level[:40]!r} is too long or holds a "
+                    f"control character; use at most {MAX_LEVEL_NAME} printable characters"
+                )
         if len(levels) < 2:
             raise DesignError(
                 f"factor {self.name!r} has {len(levels)} level(s); a factor needs at least 2 "
@@ -376,6 +398,13 @@ class Design:
                 "keeps simulations in memory; use fewer subjects, items, trials or within "
                 "cells (or counterbalance=True)"
             )
+        n_cols = len(self._table_columns())
+        if n_full * n_cols > MAX_CELLS:
+            raise DesignError(
+                f"this design's conditions table would have {n_full:,} rows x {n_cols} columns "
+                f"({n_full * n_cols:,} cells), more than the limit of {MAX_CELLS:,}; use fewer "
+                "rows, factors with fewer levels, or fewer covariates"
+            )
         set_(self, "_n_full", n_full)
         if self.n_rows == 0:
             raise DesignError(
@@ -468,7 +497,7 @@ class Design:
                     "(within subjects and items); add one or set counterbalance=False"
                 )
 
-    def _check_columns(self) -> None:
+    def _table_columns(self) -> list[str]:
         cols: list[str] = [n for n, _ in self.hierarchy]
         if self.items is not None:
             cols.append(self.item_col)
@@ -478,6 +507,10 @@ class Design:
         cols.extend(c.name for c in self.covariates)
         if self.trials > 1:
             cols.append("rep")
+        return cols
+
+    def _check_columns(self) -> None:
+        cols = self._table_columns()
         dupes = sorted({c for c in cols if cols.count(c) > 1})
         if dupes:
             raise DesignError(

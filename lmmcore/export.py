@@ -18,9 +18,11 @@ from __future__ import annotations
 import json
 import math
 import pprint
+import unicodedata
 from typing import TYPE_CHECKING
 
-from lmmcore.formula import parse_formula
+from lmmcore.errors import SpecError
+from lmmcore.formula import CONTRASTS, deparse, parse_formula, r_name
 
 if TYPE_CHECKING:
     from lmmcore.design import Design, Factor
@@ -73,8 +75,44 @@ if "--no-fit" not in sys.argv:
 # ----------------------------------------------------------------------------- R
 
 
-def _r_str(s: str) -> str:
-    return json.dumps(s)  # a JSON string literal is a valid R string literal
+def r_string(text: str) -> str:
+    r"""An R string literal holding exactly ``text`` (quotes, backslashes, control and
+    non-ASCII characters escaped, so no text can end the literal early).
+
+    Example:
+        >>> print(r_string('a"b\\c\né'))
+        "a\"b\\c\U{a}\U{e9}"
+    """
+    out = ['"']
+    for ch in str(text):
+        o = ord(ch)
+        if o == 0:
+            raise SpecError(f"The name {text!r} holds a NUL character, which R cannot store.")
+        if ch in ('"', "\\"):
+            out.append("\\" + ch)
+        elif o < 32 or o == 127 or o > 126:
+            out.append(f"\\U{{{o:x}}}")  # R: no mixing of \x and \U escapes in one string
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def r_symbol(name: str) -> str:
+    r"""A column name as R code: bare if syntactic, else in backticks with ` and \\ escaped.
+
+    Example:
+        >>> r_symbol("rt"), r_symbol("a`; system('x')")
+        ('rt', "`a\\`; system('x')`")
+    """
+    if any(unicodedata.category(c) == "Cc" for c in name):
+        raise SpecError(f"The name {name!r} holds a control character; rename it.")
+    return r_name(name)
+
+
+def _col(name: str) -> str:
+    """``dat[["name"]]``: a column of the R data frame, for any name."""
+    return f"dat[[{r_string(name)}]]"
 
 
 def _r_num(x: float) -> str:
@@ -137,9 +175,9 @@ def _design_r(design: Design) -> list[str]:
             _unravel("item", "item$cell", item_side, L)
         key = [f"{f.name}_idx" for f in between]
         item_cols = ["i", "local"] + [f"{f.name}_idx" for f in item_side]
-        L.append(f"item <- item[, {_r_vec(item_cols, _r_str)}, drop = FALSE]")
+        L.append(f"item <- item[, {_r_vec(item_cols, r_string)}, drop = FALSE]")
         if key:
-            L.append(f"pairs <- merge(subj, item, by = {_r_vec(key, _r_str)})")
+            L.append(f"pairs <- merge(subj, item, by = {_r_vec(key, r_string)})")
         else:
             L.append("pairs <- merge(subj, item, by = NULL)")
         L.append("pairs <- pairs[order(pairs$s, pairs$i), ]")
@@ -159,17 +197,17 @@ def _design_r(design: Design) -> list[str]:
         ]
     w_s = len(str(n_s))
     L.append(
-        f"dat${sc} <- factor(sprintf({_r_str(f'{sc}%0{w_s}d')}, dat$s + 1), "
-        f"levels = sprintf({_r_str(f'{sc}%0{w_s}d')}, 1:n_subj))"
+        f"dat${sc} <- factor(sprintf({r_string(f'{sc}%0{w_s}d')}, dat$s + 1), "
+        f"levels = sprintf({r_string(f'{sc}%0{w_s}d')}, 1:n_subj))"
     )
     if design.items is not None:
         w_i = len(str(design.items))
         L.append(
-            f"dat${ic} <- factor(sprintf({_r_str(f'{ic}%0{w_i}d')}, dat$i + 1), "
-            f"levels = sprintf({_r_str(f'{ic}%0{w_i}d')}, 1:n_items))"
+            f"dat${ic} <- factor(sprintf({r_string(f'{ic}%0{w_i}d')}, dat$i + 1), "
+            f"levels = sprintf({r_string(f'{ic}%0{w_i}d')}, 1:n_items))"
         )
     for f in design.factors:
-        levels = _r_vec(f.levels, _r_str)
+        levels = _r_vec(f.levels, r_string)
         idx = f"dat${f.name}_idx + 1"
         if f.coding == "categorical":
             L.append(f"dat${f.name} <- factor({levels}[{idx}], levels = {levels})")
@@ -201,14 +239,30 @@ def _design_r(design: Design) -> list[str]:
     return L
 
 
+def _group_r(factors: tuple[str, ...]) -> str:
+    """R code for a grouping factor: a column, or the interaction of columns (nesting)."""
+    if len(factors) == 1:
+        return f"factor({_col(factors[0])})"
+    cols = ", ".join(r_string(f) for f in factors)
+    return f'interaction(dat[, c({cols})], sep = ":", drop = TRUE)'
+
+
 def r_script(spec: ModelSpec, design: Design, seed: int) -> str:
     """An R script (lme4 + lmerTest + MASS) that builds the design, simulates and fits.
 
     R's random numbers differ from NumPy's, so the data match the app's in distribution,
-    not value by value.
+    not value by value. Every name is written from lmmcore's parse of the formula with R's
+    quoting (`r_symbol`, `r_string`), never as the text the user typed.
     """
     parsed = parse_formula(spec.formula)
-    resp = parsed.response
+    resp = parsed.response_node.name  # a spec's response is a column (ModelSpec checks it)
+    fixed = "1" if parsed.fixed_node is None else deparse(parsed.fixed_node, r_symbol)
+    con = ""
+    if spec.contrasts:
+        con = ", ".join(
+            f"{r_string(k)} = {r_string(CONTRASTS[v])}" for k, v in spec.contrasts.items()
+        )
+        con = f"list({con})"
     L = [
         "# Simulate one dataset from a linear mixed model and fit it (generated by lmmcore).",
         '# Needs: install.packages(c("lme4", "lmerTest", "MASS"))',
@@ -221,43 +275,46 @@ def r_script(spec: ModelSpec, design: Design, seed: int) -> str:
         "",
         "# ---- the model: fixed effects ----",
         f"beta <- {_r_vec(spec.fixed.values())}",
-        f"names(beta) <- {_r_vec(spec.fixed.keys(), _r_str)}",
-        f"X <- model.matrix(~ {parsed.fixed}, dat)",
+        f"names(beta) <- {_r_vec(spec.fixed.keys(), r_string)}",
+        f"X <- model.matrix(~ {fixed}, dat" + (f", contrasts.arg = {con})" if con else ")"),
         "stopifnot(setequal(colnames(X), names(beta)))",
         "eta <- drop(X %*% beta[colnames(X)])",
         "",
         "# ---- random effects: SDs and correlations per grouping factor ----",
     ]
-    for g, entry in spec.random.items():
+    for gi, (g, entry) in enumerate(spec.random.items()):
         terms = list(entry["sd"])
         sd = [entry["sd"][t] for t in terms]
         kk = len(terms)
-        exprs = [t.expr for t in parsed.random if t.group_name == g]
-        rhs = " + ".join(exprs)
-        v = "re_" + "".join(ch if ch.isalnum() else "_" for ch in g)
-        L.append(f"# {g}")
+        mine = [t for t in parsed.random if t.group_name == g]
+        rhs = " + ".join(deparse(t.lhs, r_symbol) for t in mine)
+        v = f"re_{gi + 1}"
+        L.append(f"# grouping factor {gi + 1}: {r_string(g)}")
         L.append(f"sd_g <- {_r_vec(sd)}")
         if entry["corr"] is None or kk == 1:
             L.append(f"corr_g <- diag({kk})")
         else:
             flat = [x for row in entry["corr"].tolist() for x in row]
             L.append(f"corr_g <- matrix({_r_vec(flat)}, {kk}, {kk}, byrow = TRUE)")
+        mm = f"model.matrix(~ {rhs}, dat" + (f", contrasts.arg = {con})" if con else ")")
         L += [
             "Sigma_g <- diag(sd_g, nrow = length(sd_g)) %*% corr_g %*% "
             "diag(sd_g, nrow = length(sd_g))",
-            f"lev <- levels(droplevels(factor(dat${g})))",
+            f"grp <- droplevels({_group_r(mine[0].factors)})",
+            "lev <- levels(grp)",
             f"{v} <- matrix(mvrnorm(length(lev), rep(0, {kk}), Sigma_g), ncol = {kk})",
-            f"colnames({v}) <- {_r_vec(terms, _r_str)}",
-            f"Z <- model.matrix(~ {rhs}, dat)[, colnames({v}), drop = FALSE]",
-            f"eta <- eta + rowSums(Z * {v}[match(as.character(dat${g}), lev), , drop = FALSE])",
+            f"colnames({v}) <- {_r_vec(terms, r_string)}",
+            f"Z <- {mm}[, colnames({v}), drop = FALSE]",
+            f"eta <- eta + rowSums(Z * {v}[match(as.character(grp), lev), , drop = FALSE])",
         ]
     L += [
         "",
-        f"dat${resp} <- eta + rnorm(nrow(dat), 0, {_r_num(spec.sigma)})",
+        f"{_col(resp)} <- eta + rnorm(nrow(dat), 0, {_r_num(spec.sigma)})",
         'write.csv(dat, "simulated_data_R.csv", row.names = FALSE)',
         "",
         "# ---- fit ----",
-        f"m <- lmer({spec.formula}, data = dat, REML = TRUE)",
+        f"m <- lmer({parsed.to_r(r_symbol)}, data = dat, REML = TRUE"
+        + (f", contrasts = {con})" if con else ")"),
         "summary(m)",
         "",
     ]

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from lmmcore.engine import Engine, Responses
-from lmmcore.errors import ConvergenceWarning, SingularFitWarning
+from lmmcore.errors import ConvergenceWarning, DataError, SingularFitWarning
 from lmmcore.optimize import minimize_theta
 from lmmcore.result import LMMResult
 from lmmcore.structure import ModelStructure, build_structure, check_response
@@ -42,8 +42,17 @@ def fit_structure(
         return float(engine.criterion(theta[None, :], reps, responses, REML)[0])
 
     theta0 = structure.theta0 if start is None else np.asarray(start, dtype=float)
-    opt = minimize_theta(objective, theta0, structure.theta_lower, columns=structure.theta_columns)
-    sol = engine.solve(opt.theta, rep, responses)
+    try:
+        opt = minimize_theta(
+            objective, theta0, structure.theta_lower, columns=structure.theta_columns
+        )
+        sol = engine.solve(opt.theta, rep, responses)
+    except np.linalg.LinAlgError as exc:
+        raise DataError(
+            f"The model could not be computed ({exc}): a matrix of the fit is numerically "
+            "singular. This happens with predictors or a response on extreme scales, or "
+            "predictors that are (nearly) copies of each other; rescale or remove them."
+        ) from None
     res = LMMResult(structure, engine, responses, rep, sol, opt, REML)
     if warn:
         if not res.converged:
@@ -54,9 +63,21 @@ def fit_structure(
                 stacklevel=3,
             )
         if res.is_singular:
+            big = [
+                (t, float(np.abs(b.T[:, j]).max()))
+                for b in structure.blocks
+                for j, t in enumerate(b.terms)
+                if np.abs(b.T[:, j]).max() > 100
+            ]
+            hint = (
+                f" Note: {big[0][0]} has values of size {big[0][1]:.3g}; a random-effect SD on "
+                "that scale can look like zero, so rescale it (e.g. divide by 100) and refit."
+                if big
+                else ""
+            )
             warnings.warn(
                 "boundary (singular) fit: a random-effect variance is (nearly) zero or a "
-                "correlation is +-1; consider simplifying the random-effects structure.",
+                "correlation is +-1; consider simplifying the random-effects structure." + hint,
                 SingularFitWarning,
                 stacklevel=3,
             )

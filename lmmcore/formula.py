@@ -23,7 +23,7 @@ from __future__ import annotations
 import difflib
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from lmmcore.errors import FormulaError
@@ -174,8 +174,10 @@ def _r_number(v: float) -> str:
     return fixed if len(fixed) <= len(sci) else sci
 
 
-def deparse(node: Node) -> str:
+def deparse(node: Node, name: Callable[[str], str] = r_name) -> str:
     """The node as R's ``deparse`` writes it: the label of a variable or term.
+
+    ``name`` writes a column name (default `r_name`; exports pass their own quoting).
 
     Example:
         >>> deparse(parse_formula("y ~ I(x^2/3*4 - 1) + log(x+1) + (1 | g)").fixed_node)
@@ -184,15 +186,15 @@ def deparse(node: Node) -> str:
     if isinstance(node, Num):
         return _r_number(node.value)
     if isinstance(node, Name):
-        return r_name(node.name)
+        return name(node.name)
     if isinstance(node, Call):
-        return f"{node.func}({', '.join(deparse(a) for a in node.args)})"
+        return f"{node.func}({', '.join(deparse(a, name) for a in node.args)})"
     if isinstance(node, Paren):
-        return f"({deparse(node.inner)})"
+        return f"({deparse(node.inner, name)})"
     if isinstance(node, Unary):
-        return f"{node.op}{deparse(node.operand)}"
+        return f"{node.op}{deparse(node.operand, name)}"
     sep = f" {node.op} " if node.op in _SPACED else node.op
-    return f"{deparse(node.left)}{sep}{deparse(node.right)}"
+    return f"{deparse(node.left, name)}{sep}{deparse(node.right, name)}"
 
 
 def walk(node: Node) -> Iterable[Node]:
@@ -524,18 +526,18 @@ class ParsedFormula:
                 seen.setdefault(f, None)
         return tuple(seen)
 
-    def to_r(self) -> str:
-        """The formula as R code, written from the tree (names quoted as R quotes them).
+    def to_r(self, name: Callable[[str], str] = r_name) -> str:
+        """The formula as R code, written from the tree (names quoted by ``name``).
 
         Example:
             >>> parse_formula("y ~ `a b` + (x || g)").to_r()
             'y ~ `a b` + (1 | g) + (0 + x | g)'
         """
-        parts = [self.fixed]
+        parts = ["1" if self.fixed_node is None else deparse(self.fixed_node, name)]
         for t in self.random:
-            group = ":".join(r_name(f) for f in t.factors)
-            parts.append(f"({t.expr} | {group})")
-        return f"{self.response} ~ {' + '.join(parts)}"
+            group = ":".join(name(f) for f in t.factors)
+            parts.append(f"({deparse(t.lhs, name)} | {group})")
+        return f"{deparse(self.response_node, name)} ~ {' + '.join(parts)}"
 
 
 def _top_terms(node: Node) -> list[tuple[str, Node]]:

@@ -143,18 +143,17 @@ def column_kind(s: pd.Series, name: str) -> str:
     }
     if kinds <= {"bool"}:
         return "factor"
-    if kinds <= {"number"}:
-        return "numeric"
-    if kinds != {"text"}:
+    if not kinds <= {"number", "text"}:
         raise DataError(
             f"Column {name!r} mixes values of different kinds ({', '.join(sorted(kinds))}); "
             "make it all numbers, or all text for a factor."
         )
-    num = pd.to_numeric(vals, errors="coerce")
-    is_num = num.notna().to_numpy()
+    is_num = pd.to_numeric(vals, errors="coerce").notna().to_numpy()
     if not is_num.any():
         return "factor"
     if is_num.all():
+        if kinds == {"number"}:
+            return "numeric"
         raise DataError(
             f"Column {name!r} holds numbers written as text ({_examples(vals)}). Convert it "
             "to numbers (pandas.to_numeric), or write C(" + name + ") in the formula to use it "

@@ -38,6 +38,7 @@ from lmmcore.backends import Backend, get_backend
 from lmmcore.design import Design
 from lmmcore.engine import Engine
 from lmmcore.errors import DesignError, LmmError, LmmWarning, PowerError
+from lmmcore.limits import MAX_NSIM
 from lmmcore.refit import STATUS_DTYPE, STATUSES, refit_batch
 from lmmcore.simulate import SeedLike, child_seeds, draw_responses, seed_sequence
 from lmmcore.spec import ModelSpec
@@ -56,6 +57,9 @@ TESTS = ("wald", "satterthwaite", "kr", "lrt")
 DEFAULT_CHUNK = 250
 #: Largest fraction of failed refits tolerated before `power` raises PowerError.
 MAX_FAILED_FRACTION = 0.10
+#: Share of singular refits above which `power` warns that the design does not support
+#: the random-effect structure.
+SINGULAR_WARN_SHARE = 0.2
 #: Below this many levels of a grouping factor `power` warns that the Wald z test is
 #: anticonservative.
 WALD_MIN_LEVELS = 30
@@ -146,6 +150,11 @@ def _run_chunk(problem: _Problem, start: int, stop: int, root: np.random.SeedSeq
                     )
             pval = stats.chi2.sf(stat, 1)
         bad = failed[:, None] | ~np.isfinite(pval)
+        for i in np.flatnonzero(bad.any(axis=1) & ~failed):
+            errors.append(
+                f"replicate {start + i}: the {pr.test} test gave no p-value (its statistic or "
+                "degrees of freedom are not finite; the refit may be degenerate)."
+            )
         pval = np.where(bad, np.nan, pval)
     return {
         "est": np.where(failed[:, None], np.nan, est),
@@ -311,23 +320,31 @@ class PowerResult:
         """
         if self._problem is None or self._root is None:
             raise PowerError("This result does not carry its simulation; it cannot be extended.")
-        _check_count(nsim, "nsim")
+        _check_nsim(nsim, self._next)
         opts = {**self._options, **overrides}
-        more = _simulate(self._problem, self._root, self._next, self._next + int(nsim), **opts)
-        cat = np.concatenate
-        return dataclasses.replace(
-            self,
-            replicate=cat([self.replicate, more["replicate"]]),
-            est=cat([self.est, more["est"]]),
-            se=cat([self.se, more["se"]]),
-            stat=cat([self.stat, more["stat"]]),
-            df=cat([self.df, more["df"]]),
-            p=cat([self.p, more["p"]]),
-            status=cat([self.status, more["status"]]),
-            errors=[*self.errors, *more["errors"]],
-            interrupted=more["interrupted"],
-            _next=self._next + int(nsim),
-        )._checked()
+        target = self._next + int(nsim)
+        # replicates an interrupted run did not finish come first, so that
+        # power(a).extend(b) equals power(a + b) even after an interrupt
+        todo = np.setdiff1d(np.arange(target), self.replicate)
+        parts = [self._arrays()]
+        interrupted = False
+        for a, b in _runs(todo):
+            try:
+                more = _simulate(self._problem, self._root, a, b, **opts)
+            except BackendFailure as exc:
+                done = _merge([*parts, exc.finished])
+                exc.partial = dataclasses.replace(self, **done, interrupted=True, _next=target)
+                raise
+            parts.append(more)
+            if more["interrupted"]:
+                interrupted = True
+                break
+        merged = _merge(parts)
+        return dataclasses.replace(self, **merged, interrupted=interrupted, _next=target)._checked()
+
+    def _arrays(self) -> dict:
+        keys = ("replicate", "est", "se", "stat", "df", "p", "status", "errors")
+        return {k: getattr(self, k) for k in keys}
 
     def _checked(self) -> PowerResult:
         failed = ~np.isfinite(self.p)
@@ -346,7 +363,39 @@ class PowerResult:
                 LmmWarning,
                 stacklevel=3,
             )
+        singular = int((self.status == "singular").sum())
+        if n and singular > SINGULAR_WARN_SHARE * n:
+            warnings.warn(
+                f"{singular} of {n} refits ({singular / n:.0%}) were singular (a random-effect "
+                "SD estimated as 0 or a correlation as +-1): this design does not support "
+                "the model's random-effect structure, so its variances are poorly estimated "
+                "and the tests may be miscalibrated. Consider more subjects or items, or a "
+                "simpler random-effect structure (e.g. no correlations, fewer slopes).",
+                LmmWarning,
+                stacklevel=3,
+            )
         return self
+
+
+def _runs(idx: np.ndarray) -> list[tuple[int, int]]:
+    """Sorted indices -> maximal runs of consecutive ones as (start, stop) pairs."""
+    if idx.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(idx) != 1)
+    starts = np.r_[idx[0], idx[breaks + 1]]
+    stops = np.r_[idx[breaks] + 1, idx[-1] + 1]
+    return [(int(a), int(b)) for a, b in zip(starts, stops, strict=True)]
+
+
+def _merge(parts: list[dict]) -> dict:
+    """Concatenate replicate arrays and order them by replicate index."""
+    rep = np.concatenate([p["replicate"] for p in parts])
+    order = np.argsort(rep, kind="stable")
+    out = {"replicate": rep[order]}
+    for key in ("est", "se", "stat", "df", "p", "status"):
+        out[key] = np.concatenate([p[key] for p in parts])[order]
+    out["errors"] = [e for p in parts for e in p["errors"]]
+    return out
 
 
 def clopper_pearson(x: int, n: int, level: float = 0.95) -> tuple[float, float]:
@@ -371,6 +420,16 @@ def _crit(df: np.ndarray, alpha: float, test: str) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- running
+
+
+def _check_nsim(nsim: Any, already: int = 0) -> int:
+    n = _check_count(nsim, "nsim")
+    if n + already > MAX_NSIM:
+        raise PowerError(
+            f"nsim = {n + already:,} simulations is more than the limit of {MAX_NSIM:,} per "
+            "run; a power estimate needs about 1,000 (its Monte-Carlo SE is then about 0.016)."
+        )
+    return n
 
 
 def _check_count(value: Any, what: str) -> int:
@@ -418,9 +477,20 @@ def _simulate(
 
         bar = tqdm(total=total, desc=f"power ({problem.test})", unit="sim")
     interrupted = False
+    failure: Exception | None = None
     finished = 0
+    chunks = be.map(_run_chunk, problem, bounds, root)
     try:
-        for (a, b), res in be.map(_run_chunk, problem, bounds, root):
+        while True:
+            try:
+                (a, b), res = next(chunks)
+            except StopIteration:
+                break
+            except (LmmError, MemoryError):
+                raise
+            except Exception as exc:  # the backend failed: workers killed, a cluster gone
+                failure = exc
+                break
             for key in ("est", "se", "stat", "df", "p", "status"):
                 out[key][a - first : b - first] = res[key]
             done[a - first : b - first] = True
@@ -438,6 +508,7 @@ def _simulate(
             stacklevel=3,
         )
     finally:
+        chunks.close()  # cancels queued chunks (processes, Dask) on an interrupt or error
         if bar is not None:
             bar.close()
     res = {key: v[done] for key, v in out.items()}
@@ -445,7 +516,27 @@ def _simulate(
     res["replicate"] = np.arange(first, stop)[done]
     res["errors"] = [e for a in sorted(errors) for e in errors[a]]
     res["interrupted"] = interrupted
+    if failure is not None:
+        raise BackendFailure(failure, res)
     return res
+
+
+class BackendFailure(PowerError):
+    """The backend stopped mid-run (workers killed, a Dask cluster gone).
+
+    ``finished`` holds the replicates that completed; `power` turns it into a
+    `PowerResult` on the error's ``partial`` attribute.
+    """
+
+    def __init__(self, cause: BaseException, finished: dict):
+        n = int(finished["replicate"].size)
+        super().__init__(
+            f"The simulation backend failed ({type(cause).__name__}: {cause}) after {n} "
+            "simulations had finished; they are kept on this error's .partial result. Check "
+            "the workers (e.g. the Dask cluster), then extend .partial to finish the run."
+        )
+        self.finished = finished
+        self.partial: PowerResult | None = None
 
 
 def _make_problem(
@@ -566,7 +657,7 @@ def power(
     """
     if test not in TESTS:
         raise PowerError(f"Unknown test {test!r}; use one of {', '.join(TESTS)}.")
-    nsim = _check_count(nsim, "nsim")
+    nsim = _check_nsim(nsim)
     if isinstance(alpha, bool) or not isinstance(alpha, float | int) or not 0 < alpha < 1:
         raise PowerError(f"alpha must be strictly between 0 and 1, got {alpha!r}.")
     if test == "kr":
@@ -604,7 +695,15 @@ def power(
         "show_progress": show_progress,
         "client": client,
     }
-    res = _simulate(problem, sims, 0, nsim, **opts)
+    try:
+        res = _simulate(problem, sims, 0, nsim, **opts)
+    except BackendFailure as exc:
+        exc.partial = _result(exc.finished, names, truth, test, alpha, problem, sims, nsim, opts)
+        raise
+    return _result(res, names, truth, test, alpha, problem, sims, nsim, opts)._checked()
+
+
+def _result(res, names, truth, test, alpha, problem, sims, nsim, opts) -> PowerResult:
     return PowerResult(
         names,
         truth,
@@ -623,7 +722,7 @@ def power(
         sims,
         nsim,
         opts,
-    )._checked()
+    )
 
 
 # ----------------------------------------------------------------------------- curves

@@ -26,15 +26,16 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from lmmcore.errors import SpecError
-from lmmcore.formula import parse_formula
+from lmmcore.errors import LmmError, SpecError
+from lmmcore.formula import CONTRASTS, Name, parse_formula
+from lmmcore.limits import MAX_FIXED_COLUMNS
 from lmmcore.simulate import SeedLike, child_seeds, seed_sequence
 from lmmcore.structure import ModelStructure, build_structure
 
@@ -84,18 +85,23 @@ def _check_corr(corr: Any, terms: list[str], group: str) -> np.ndarray | None:
     if corr is None:
         return None
     what = f"random[{group!r}]['corr']"
+    k = len(terms)
+    rows = corr.tolist() if isinstance(corr, np.ndarray) else corr
+    if not (
+        isinstance(rows, Sequence)
+        and len(rows) == k
+        and all(isinstance(r, Sequence) and not isinstance(r, str) and len(r) == k for r in rows)
+    ):
+        raise SpecError(
+            f"{what} must be a {k} x {k} matrix, one row and column per term in the order "
+            f"of its 'sd' ({', '.join(terms)}): a list of {k} lists of {k} numbers."
+        )
     try:
-        c = np.asarray(corr, dtype=float)
+        c = np.asarray(rows, dtype=float)
     except (TypeError, ValueError):
         raise SpecError(
             f"{what} must be a square matrix of numbers (a list of lists), got {corr!r}."
         ) from None
-    k = len(terms)
-    if c.shape != (k, k):
-        raise SpecError(
-            f"{what} must be a {k} x {k} matrix, one row and column per term in the order "
-            f"of its 'sd' ({', '.join(terms)}); got shape {c.shape}."
-        )
     if not np.all(np.isfinite(c)):
         raise SpecError(f"{what} has non-finite entries; use numbers in [-1, 1].")
     if not np.allclose(c, c.T, atol=_CORR_TOL, rtol=0):
@@ -121,6 +127,27 @@ def _check_corr(corr: Any, terms: list[str], group: str) -> np.ndarray | None:
             "correlations cannot occur together. Use smaller correlations (closer to 0)."
         )
     return c
+
+
+def _check_contrasts(contrasts: Any) -> dict[str, str] | None:
+    """``{column: contrast}`` with every contrast one lmmcore knows (else a SpecError)."""
+    if contrasts is None:
+        return None
+    if not isinstance(contrasts, Mapping):
+        raise SpecError(
+            f"contrasts must be a dict of column -> contrast such as {{'f': 'sum'}}, got "
+            f"{contrasts!r}."
+        )
+    out = {}
+    for col, con in contrasts.items():
+        key = con.lower().removeprefix("contr.") if isinstance(con, str) else None
+        if not isinstance(col, str) or key not in CONTRASTS:
+            raise SpecError(
+                f"contrasts[{col!r}] = {con!r} is not a contrast lmmcore knows; use one of "
+                f"{', '.join(sorted(CONTRASTS))}."
+            )
+        out[col] = key
+    return out
 
 
 def _mismatch(given, expected, unknown_label: str, missing_label: str) -> str:
@@ -163,8 +190,19 @@ class ModelSpec:
             raise SpecError(f"formula must be a string, got {type(self.formula).__name__}.")
         try:
             parsed = parse_formula(self.formula)
-        except Exception as exc:
+        except LmmError as exc:
             raise SpecError(f"formula {self.formula!r} does not parse: {exc}") from None
+        if not isinstance(parsed.response_node, Name):
+            raise SpecError(
+                f"The response of {self.formula!r} must be a column name, such as 'rt': a spec "
+                "simulates the response on the scale the model analyses (for log(rt), "
+                "simulate a column 'log_rt' and analyse that)."
+            )
+        if len(self.fixed) > MAX_FIXED_COLUMNS if isinstance(self.fixed, Mapping) else False:
+            raise SpecError(
+                f"fixed has {len(self.fixed):,} entries, more than the limit of "
+                f"{MAX_FIXED_COLUMNS:,} coefficients."
+            )
         if not isinstance(self.fixed, Mapping):
             raise SpecError(
                 f"fixed must be a dict of coefficient name -> value, got {self.fixed!r}."
@@ -218,7 +256,7 @@ class ModelSpec:
                 f"random lacks grouping factor(s) {', '.join(missing)}; give "
                 "{'sd': {term: SD}} for each of: " + ", ".join(valid_groups) + "."
             )
-        contrasts = None if self.contrasts is None else dict(self.contrasts)
+        contrasts = _check_contrasts(self.contrasts)
         object.__setattr__(self, "fixed", fixed)
         object.__setattr__(self, "random", random)
         object.__setattr__(self, "sigma", sigma)

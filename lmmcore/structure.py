@@ -212,7 +212,7 @@ def _drop_rank_deficient(X: np.ndarray, names: list[str]) -> tuple[np.ndarray, l
         r = v - Q @ (Q.T @ v) if Q.shape[1] else v
         r = r - Q @ (Q.T @ r) if Q.shape[1] else r
         nr = np.linalg.norm(r)
-        if nv == 0 or nr <= RANK_TOL * max(nv, 1.0):
+        if nv == 0 or nr <= RANK_TOL * nv:  # relative: the scale of a column is no reason
             dropped.append(names[j])
             continue
         keep.append(j)
@@ -295,6 +295,8 @@ def build_structure(
 
     # fixed effects
     X, names = model_matrix(fixed_terms, frame)
+    for j, name in enumerate(names):
+        check_scale(X[:, j], f"The column {name!r} of the fixed-effects model matrix")
     X, names, dropped = _drop_rank_deficient(X, names)
     if dropped:
         warnings.warn(
@@ -303,8 +305,6 @@ def build_structure(
             DataWarning,
             stacklevel=2,
         )
-    for j, name in enumerate(names):
-        check_scale(X[:, j], f"The column {name!r} of the fixed-effects model matrix")
 
     # random effects: sizes first, nothing allocated
     widths = [matrix_width(t, frame) for t in random_terms]
@@ -342,6 +342,12 @@ def build_structure(
         )
         if T.shape[1] == 0:
             raise FormulaError(f"The random term ({term.expr} | {term.group_name}) is empty.")
+        for j, tname in enumerate(tnames):
+            check_scale(
+                T[:, j],
+                f"The column {tname!r} of ({term.expr} | {term.group_name})",
+                RANDOM_SCALE,
+            )
         if n <= len(labels) * T.shape[1]:
             raise DataError(
                 f"The term ({term.expr} | {term.group_name}) has {len(labels) * T.shape[1]} "
@@ -384,7 +390,11 @@ def build_structure(
 
 
 #: Magnitudes beyond which double-precision cross-products overflow or lose all precision.
-_HUGE, _TINY = 1e100, 1e-100
+VALUE_SCALE = (1e-100, 1e100)
+#: Magnitudes of random-effect columns beyond which a variance can no longer be told from
+#: zero: theta is relative to the column's scale (sleepstudy with Days in 1e-8 or 1e8 of
+#: its units fits to a wrong, singular optimum; 1e-6 to 1e3 of them fit exactly).
+RANDOM_SCALE = (1e-6, 1e6)
 
 
 def check_response(s: ModelStructure) -> None:
@@ -397,12 +407,13 @@ def check_response(s: ModelStructure) -> None:
         )
 
 
-def check_scale(v: np.ndarray, what: str) -> None:
-    """Refuse values too large or too small for the cross-products to be computed."""
+def check_scale(v: np.ndarray, what: str, bounds: tuple[float, float] = VALUE_SCALE) -> None:
+    """Refuse values too large or too small for the model to be computed accurately."""
     a = np.abs(v[v != 0])
-    if a.size and (a.max() > _HUGE or a.max() < _TINY):
+    lo, hi = bounds
+    if a.size and (a.max() > hi or a.max() < lo):
         raise DataError(
-            f"{what} has values of size {a.max():.3g}; such numbers overflow or lose all "
-            "precision in the model's cross-products. Rescale it (e.g. to other units) so "
-            "that its values lie roughly between 1e-10 and 1e10."
+            f"{what} has values of size {a.max():.3g}, outside {lo:g} to {hi:g}: on that "
+            "scale the model cannot be computed accurately. Rescale it (other units, e.g. "
+            "seconds instead of milliseconds, or divide by a power of 10)."
         )

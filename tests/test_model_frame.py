@@ -92,11 +92,12 @@ def test_column_kinds(values, kind):
 @pytest.mark.parametrize(
     "values, message",
     [
-        ([1.0, "-", 3.0], "mixes values of different kinds"),
+        ([1.0, "-", 3.0], r"numbers and text: 1 of 3 values are not numbers \('-'\)"),
         (["1", "2", "-", "4"], r"numbers and text: 1 of 4 values are not numbers \('-'\)"),
         (["0", "1", "2"], "numbers written as text"),
         (pd.to_datetime(["2020-01-01", "2020-01-02"]), "dates or times"),
-        (["a", 1, 2.5], "mixes values of different kinds"),
+        (["a", 1, 2.5], r"numbers and text: 1 of 3"),
+        ([1.0, b"x"], "mixes values of different kinds"),
     ],
 )
 def test_ambiguous_columns_are_refused_not_reinterpreted(values, message):

@@ -291,3 +291,78 @@ def test_find_sample_size_reachable_and_not():
         p1.spec, few, "X_i", target=0.95, lower=20, upper=40, nsim=30, test="wald", seed=1
     )
     assert not nr.reachable and nr.size is None and "not reached" in nr.message
+
+
+def test_extend_after_an_interrupt_continues_with_the_unfinished_replicates():
+    def stop_after_20(done, total):
+        if done >= 20:
+            raise KeyboardInterrupt
+
+    spec = effect_spec()
+    with pytest.warns(LmmWarning, match="Interrupted"):
+        part = power(
+            spec, SMALL, nsim=50, test="wald", seed=4, chunk_size=10, progress=stop_after_20
+        )
+    assert part.nsim == 20
+    extended = part.extend(nsim=10, progress=None)
+    whole = power(spec, SMALL, nsim=60, test="wald", seed=4)
+    assert not extended.interrupted
+    np.testing.assert_array_equal(extended.replicate, np.arange(60))
+    np.testing.assert_array_equal(extended.est, whole.est)
+    np.testing.assert_array_equal(extended.p, whole.p)
+
+
+def test_a_backend_that_dies_raises_power_error_and_keeps_what_finished():
+    from dask.distributed import Client, LocalCluster
+
+    spec = effect_spec()
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=1, processes=False) as cluster,
+        Client(cluster) as client,
+    ):
+
+        def kill_cluster(done, total):
+            if done == 10:
+                cluster.close()  # every worker gone mid-run
+
+        with pytest.raises(PowerError, match="backend failed") as info:
+            power(
+                spec,
+                SMALL,
+                nsim=40,
+                test="wald",
+                seed=5,
+                chunk_size=10,
+                backend=client,
+                progress=kill_cluster,
+            )
+    partial = info.value.partial
+    assert partial is not None and partial.nsim >= 10 and partial.interrupted is False
+    finished = partial.extend(nsim=10, backend=None, progress=None)
+    whole = power(spec, SMALL, nsim=50, test="wald", seed=5)
+    np.testing.assert_array_equal(finished.est, whole.est)
+
+
+def test_nsim_is_capped_before_anything_is_allocated():
+    with pytest.raises(PowerError, match="more than the limit of 1,000,000"):
+        power(effect_spec(), SMALL, nsim=10**9)
+
+
+def test_a_test_without_p_values_names_the_reason(monkeypatch):
+    real = pw.refit_batch
+
+    def no_se(engine, Y, start, REML=True):
+        fits = real(engine, Y, start, REML=REML)
+        fits.se[:] = np.nan  # every statistic undefined, no refit marked failed
+        return fits
+
+    monkeypatch.setattr(pw, "refit_batch", no_se)
+    with pytest.raises(PowerError, match="First error: replicate 0: the wald test gave no p-value"):
+        power(effect_spec(), SMALL, nsim=10, test="wald", seed=1)
+
+
+def test_mostly_singular_refits_are_warned_about_with_their_meaning():
+    # 6 x 6 with a small item SD: a third of the refits put the item SD at 0
+    with pytest.warns(LmmWarning, match=r"refits \(\d+%\) were singular.*does not support"):
+        res = power(effect_spec(), SMALL, nsim=60, test="wald", seed=4)
+    assert res.table.loc["x", "n_singular"] > pw.SINGULAR_WARN_SHARE * 60
