@@ -7,7 +7,7 @@ Example:
     >>> import lmmcore
     >>> from lmmcore.datasets import load_dataset
     >>> res = lmmcore.fit("Reaction ~ Days + (Days | Subject)", load_dataset("sleepstudy"))
-    >>> round(res.fe_params["Days"], 4)
+    >>> round(float(res.fe_params["Days"]), 4)
     10.4673
 """
 
@@ -28,6 +28,7 @@ from lmmcore.structure import ModelStructure
 
 if TYPE_CHECKING:
     from lmmcore.bootstrap import BootResult
+    from lmmcore.simulate import SeedLike
 
 SINGULAR_TOL = 1e-4
 
@@ -258,6 +259,19 @@ class LMMResult:
         return self.y - self.fittedvalues
 
     # ---- simulation & bootstrap ----------------------------------------------------
+    def simulate(self, nsim: int = 1, seed: SeedLike = None, use_u: bool = False) -> np.ndarray:
+        """Simulate ``nsim`` responses, (n, nsim); see :func:`lmmcore.simulate`.
+
+        Example:
+            >>> import lmmcore
+            >>> res = lmmcore.fit("Yield ~ 1 + (1 | Batch)", lmmcore.load_dataset("Dyestuff"))
+            >>> res.simulate(2, seed=1).shape
+            (30, 2)
+        """
+        from lmmcore.simulate import simulate
+
+        return simulate(self, nsim=nsim, seed=seed, use_u=use_u)
+
     def bootMer(
         self, statistic=None, B: int = 500, seed=None, show_progress: bool = False, **kwargs: Any
     ) -> BootResult:
