@@ -29,7 +29,7 @@ from lmmcore.fit import fit
 from lmmcore.formula import parse_formula
 from lmmcore.power import PowerResult, SampleSizeResult, find_sample_size, power, power_curve
 from lmmcore.presets import PRESETS, Preset
-from lmmcore.result import LMMResult
+from lmmcore.result import LMMResult, isSingular
 from lmmcore.simulate import simulate
 from lmmcore.spec import ModelSpec
 from lmmcore.structure import build_structure
@@ -69,6 +69,7 @@ __all__ = [
     "bootMer",
     "build_structure",
     "fit",
+    "isSingular",
     "load_dataset",
     "parse_formula",
     "simulate",

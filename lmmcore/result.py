@@ -118,8 +118,24 @@ class LMMResult:
     @property
     def is_singular(self) -> bool:
         """lme4's isSingular: a diagonal theta element below 1e-4."""
+        return self.isSingular()
+
+    def isSingular(self, tol: float = SINGULAR_TOL) -> bool:
+        """lme4's (and interlace's) ``isSingular``: a diagonal theta element below ``tol``.
+
+        Example:
+            >>> import lmmcore
+            >>> res = lmmcore.fit("Yield ~ 1 + (1 | Batch)", lmmcore.load_dataset("Dyestuff"))
+            >>> res.isSingular(), res.isSingular(tol=1.0)
+            (False, True)
+        """
         lo = self.structure.theta_lower
-        return bool(np.any(self.solution.theta[lo == 0.0] < SINGULAR_TOL))
+        return bool(np.any(self.solution.theta[lo == 0.0] < tol))
+
+    @property
+    def method(self) -> str:
+        """``"REML"`` or ``"ML"`` (interlace's name for the criterion)."""
+        return "REML" if self.REML else "ML"
 
     # ---- fixed effects -------------------------------------------------------------
     @property
@@ -191,6 +207,27 @@ class LMMResult:
             {f"{100 * a:.1f} %": est - q * se, f"{100 * (1 - a):.1f} %": est + q * se},
             index=self.fe_names,
         )
+
+    # ---- interlace's names (see the README, "Coming from interlace") -----------------
+    @property
+    def fe_bse(self) -> pd.Series:
+        """interlace's name for :attr:`bse`."""
+        return self.bse
+
+    @property
+    def fe_pvalues(self) -> pd.Series:
+        """interlace's name for :attr:`pvalues` (Satterthwaite df, as lmerTest)."""
+        return self.pvalues
+
+    @property
+    def fe_cov(self) -> np.ndarray:
+        """interlace's name for :attr:`vcov`, as a plain (p, p) array."""
+        return self._vcov.copy()
+
+    @property
+    def fe_conf_int(self) -> pd.DataFrame:
+        """interlace's name for ``conf_int()``: 95% Satterthwaite t intervals."""
+        return self.conf_int()
 
     # ---- random effects ------------------------------------------------------------
     @cached_property
@@ -293,6 +330,18 @@ class LMMResult:
             f"<LMMResult {self.formula!r}: {crit} {self.objective:.4f}, "
             f"nobs {self.nobs}, singular {self.is_singular}>"
         )
+
+
+def isSingular(result: LMMResult, tol: float = SINGULAR_TOL) -> bool:
+    """lme4's ``isSingular(m, tol = 1e-4)``, also interlace's: see :meth:`LMMResult.isSingular`.
+
+    Example:
+        >>> import lmmcore
+        >>> res = lmmcore.fit("Yield ~ 1 + (1 | Batch)", lmmcore.load_dataset("Dyestuff2"))
+        >>> lmmcore.isSingular(res)
+        True
+    """
+    return result.isSingular(tol)
 
 
 def _fmt(x: float, digits: int = 4) -> str:

@@ -43,3 +43,22 @@ def test_reml_must_be_a_bool_and_method_is_an_alias(sleep_data):
         lmmcore.fit(f, sleep_data, method="GLS")
     with pytest.raises(TypeError, match="contradicts"):
         lmmcore.fit(f, sleep_data, REML=True, method="ML")
+
+
+def test_interlace_result_names(sleep):
+    assert sleep.fe_bse.equals(sleep.bse)
+    assert sleep.fe_pvalues.equals(sleep.pvalues)
+    np.testing.assert_array_equal(sleep.fe_cov, sleep.vcov.to_numpy())
+    assert isinstance(sleep.fe_cov, np.ndarray) and sleep.fe_cov.shape == (2, 2)
+    assert sleep.fe_conf_int.equals(sleep.conf_int())
+    assert sleep.method == "REML" and list(sleep.fe_params.index) == ["(Intercept)", "Days"]
+
+
+def test_is_singular_with_a_tolerance(sleep):
+    # lme4: isSingular(lmer(Yield ~ 1 + (1 | Batch), Dyestuff2)) is TRUE (theta = 0)
+    singular = lmmcore.fit("Yield ~ 1 + (1 | Batch)", lmmcore.load_dataset("Dyestuff2"))
+    assert singular.isSingular() and lmmcore.isSingular(singular)
+    assert not sleep.isSingular() and not lmmcore.isSingular(sleep)
+    smallest = float(sleep.theta[sleep.structure.theta_lower == 0].min())
+    assert lmmcore.isSingular(sleep, tol=smallest * 1.01)
+    assert not sleep.isSingular(tol=smallest * 0.99)
