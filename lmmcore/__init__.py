@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+from lmmcore.anova import anova
 from lmmcore.autora import DV, IV, SyntheticExperiment, VariableCollection, lmm_experiment
 from lmmcore.bootstrap import BootResult, bootMer
 from lmmcore.datasets import load_dataset
@@ -66,6 +67,7 @@ __all__ = [
     "PowerError",
     "SingularFitWarning",
     "SpecError",
+    "anova",
     "bootMer",
     "build_structure",
     "fit",
