@@ -25,18 +25,11 @@ import pandas as pd
 from scipy import stats
 
 from lmmcore.errors import DataError, LmmWarning
+from lmmcore.fit import refit_ml
 from lmmcore.result import LMMResult
 
 #: lme4's columns, in its order
 COLUMNS = ("npar", "AIC", "BIC", "logLik", "deviance", "Chisq", "Df", "Pr(>Chisq)")
-
-
-def _ml(result: LMMResult) -> LMMResult:
-    """The same model fitted by maximum likelihood, started from the REML theta (as
-    lme4's ``refitML``)."""
-    from lmmcore.fit import fit_structure
-
-    return fit_structure(result.structure, REML=False, start=result.theta)
 
 
 def anova(
@@ -95,7 +88,7 @@ def anova(
             LmmWarning,
             stacklevel=2,
         )
-        models = tuple(_ml(m) if m.REML else m for m in models)
+        models = tuple(refit_ml(m) for m in models)
     elif any(reml) and not all(reml):
         warnings.warn("some models fit with REML = TRUE, some not", LmmWarning, stacklevel=2)
     npar = np.array([m.n_params for m in models])

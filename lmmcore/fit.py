@@ -63,6 +63,14 @@ def fit_structure(
     return res
 
 
+def refit_ml(result: LMMResult, warn: bool = True) -> LMMResult:
+    """The same model fitted by maximum likelihood, started from the fit's theta (lme4's
+    ``refitML``); an ML fit is returned as it is."""
+    if not result.REML:
+        return result
+    return fit_structure(result.structure, REML=False, start=result.theta, warn=warn)
+
+
 #: interlace's ``method=`` values and the ``REML`` flag each means
 METHODS = {"REML": True, "ML": False}
 

@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -192,7 +193,10 @@ class LMMResult:
         return pd.Series(2 * stats.t.sf(np.abs(t), self.df.to_numpy()), index=self.fe_names)
 
     def conf_int(self, level: float = 0.95, method: str = "satterthwaite") -> pd.DataFrame:
-        """Confidence intervals for the fixed effects: ``"satterthwaite"`` (t) or ``"wald"``."""
+        """Confidence intervals for the fixed effects: ``"satterthwaite"`` (t) or ``"wald"``.
+
+        lme4's intervals for every parameter (Wald, profile, bootstrap) are :meth:`confint`.
+        """
         if not 0 < level < 1:
             raise ValueError(f"level must be between 0 and 1, got {level}.")
         a = (1 - level) / 2
@@ -207,6 +211,56 @@ class LMMResult:
             {f"{100 * a:.1f} %": est - q * se, f"{100 * (1 - a):.1f} %": est + q * se},
             index=self.fe_names,
         )
+
+    def confint(
+        self,
+        parm: str | Sequence[str] | None = None,
+        level: float = 0.95,
+        method: str = "profile",
+        oldNames: bool = True,
+        nsim: int = 500,
+        boot_type: str = "perc",
+        seed: SeedLike = None,
+        **boot_kwargs: Any,
+    ) -> pd.DataFrame:
+        """Confidence intervals for every parameter, as lme4's ``confint(m, ...)``.
+
+        Rows: the variance parameters, named as lme4 (``.sig01``, ``.sig02``, ...,
+        ``.sigma``; with ``oldNames=False`` ``sd_(Intercept)|Subject``,
+        ``cor_Days.(Intercept)|Subject``, ``sigma``), then the fixed effects; columns
+        ``"2.5 %"`` and ``"97.5 %"`` for ``level=0.95``.
+
+        Args:
+            parm: row names to keep, or ``"theta_"`` (variance parameters) or ``"beta_"``
+                (fixed effects); default all.
+            level: confidence level.
+            method: ``"profile"`` (lme4's default: where the signed root of the profiled
+                ML deviance crosses the normal quantiles; a REML fit is refitted by ML
+                first, as lme4 does), ``"Wald"`` (fixed effects +- z SE, NA for the
+                variance parameters, as lme4) or ``"boot"`` (parametric bootstrap,
+                intervals of the SDs, correlations, sigma and fixed effects).
+            oldNames: lme4's ``.sig01``-style names (True, its default) or the
+                descriptive ones.
+            nsim, boot_type, seed: for ``"boot"``: replicates, ``"perc"``, ``"basic"`` or
+                ``"norm"`` (R's ``boot.ci``), and the seed; other keywords go to
+                :func:`lmmcore.bootMer` (``n_jobs``, ``show_progress``, ``use_u``...).
+
+        :meth:`conf_int` is the fixed effects alone with Satterthwaite t (or Wald)
+        intervals, as lmerTest.
+
+        Example:
+            >>> import lmmcore
+            >>> data = lmmcore.load_dataset("sleepstudy")
+            >>> res = lmmcore.fit("Reaction ~ Days + (Days | Subject)", data)
+            >>> res.confint(method="Wald").round(3).iloc[3:]
+                           2.5 %   97.5 %
+            .sigma           NaN      NaN
+            (Intercept)  238.029  264.781
+            Days           7.438   13.497
+        """
+        from lmmcore.confint import confint
+
+        return confint(self, parm, level, method, oldNames, nsim, boot_type, seed, **boot_kwargs)
 
     # ---- interlace's names (see the README, "Coming from interlace") -----------------
     @property
