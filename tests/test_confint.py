@@ -99,3 +99,18 @@ def test_selection_and_errors(fits):
         res.confint(method="bca")
     with pytest.raises(ValueError, match="level"):
         res.confint(method="Wald", level=95)
+
+
+def test_minimize_theta_upper_bounds():
+    """The profile keeps correlations in [-1, 1] through minimize_theta's upper bounds."""
+    from lmmcore.optimize import minimize_theta
+
+    def f(t):
+        return float((t[0] - 2.0) ** 2 + (t[1] + 3.0) ** 2)
+
+    free = minimize_theta(f, np.array([0.5, 0.0]), np.array([0.0, -np.inf]))
+    np.testing.assert_allclose(free.theta, [2.0, -3.0], atol=1e-6)
+    capped = minimize_theta(
+        f, np.array([0.5, 0.0]), np.array([0.0, -1.0]), upper=np.array([1.0, 1.0])
+    )
+    np.testing.assert_allclose(capped.theta, [1.0, -1.0], atol=1e-9)
