@@ -56,7 +56,8 @@ def test_interlace_result_names(sleep):
 
 def test_is_singular_with_a_tolerance(sleep):
     # lme4: isSingular(lmer(Yield ~ 1 + (1 | Batch), Dyestuff2)) is TRUE (theta = 0)
-    singular = lmmcore.fit("Yield ~ 1 + (1 | Batch)", lmmcore.load_dataset("Dyestuff2"))
+    with pytest.warns(lmmcore.SingularFitWarning):
+        singular = lmmcore.fit("Yield ~ 1 + (1 | Batch)", lmmcore.load_dataset("Dyestuff2"))
     assert singular.isSingular() and lmmcore.isSingular(singular)
     assert not sleep.isSingular() and not lmmcore.isSingular(sleep)
     smallest = float(sleep.theta[sleep.structure.theta_lower == 0].min())
