@@ -20,7 +20,7 @@ from lmmcore.engine import Engine, Responses
 from lmmcore.errors import ConvergenceWarning, FormulaError, SingularFitWarning
 from lmmcore.optimize import minimize_theta
 from lmmcore.result import LMMResult
-from lmmcore.structure import ModelStructure, build_structure
+from lmmcore.structure import ModelStructure, build_structure, check_response
 
 
 def fit_structure(
@@ -95,12 +95,11 @@ def _reml_flag(REML: object, method: object) -> bool:
     return flag
 
 
-def _group_columns(groups: object) -> list[str] | None:
-    """interlace's ``groups``: one column name, or a list of them."""
-    if groups is None or isinstance(groups, str):
-        return None if groups is None else [groups]
-    if isinstance(groups, Sequence):
-        return list(groups)
+def _check_groups(groups: object) -> str | Sequence[str] | None:
+    """interlace's ``groups``: one column name or a list of them (the parser adds the
+    terms); anything else is a FormulaError, not a TypeError from deep inside."""
+    if groups is None or isinstance(groups, str | Sequence):
+        return groups
     raise FormulaError(
         f"groups must be a column name or a list of column names, got {type(groups).__name__}."
     )
@@ -150,5 +149,6 @@ def fit(
         False
     """
     reml = _reml_flag(REML, method)
-    structure = build_structure(formula, data, groups=_group_columns(groups), contrasts=contrasts)
+    structure = build_structure(formula, data, groups=_check_groups(groups), contrasts=contrasts)
+    check_response(structure)
     return fit_structure(structure, REML=reml, start=start)

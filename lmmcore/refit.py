@@ -15,7 +15,7 @@ Example:
     >>> res = lmmcore.fit("Reaction ~ Days + (Days | Subject)", lmmcore.load_dataset("sleepstudy"))
     >>> Y = lmmcore.simulate(res, nsim=4, seed=1)
     >>> fits = refit_batch(res.engine, Y, res.theta, REML=True)
-    >>> fits.beta.shape, list(fits.status)
+    >>> fits.beta.shape, [str(s) for s in fits.status]
     ((4, 2), ['ok', 'ok', 'ok', 'ok'])
 """
 

@@ -13,30 +13,28 @@ Example:
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from formulaic import model_matrix
 
 from lmmcore.errors import DataError, DataWarning, FormulaError
-from lmmcore.formula import CONTRASTS, ParsedFormula, check_columns, parse_formula
-
-#: Functions available to formulaic when it evaluates a (validated) formula.
-FORMULA_CONTEXT: dict[str, object] = {
-    "log": np.log,
-    "log2": np.log2,
-    "log10": np.log10,
-    "log1p": np.log1p,
-    "exp": np.exp,
-    "sqrt": np.sqrt,
-    "abs": np.abs,
-}
+from lmmcore.formula import ParsedFormula, check_columns, parse_formula
+from lmmcore.limits import MAX_RANDOM_COLUMNS, MAX_THETA, check_entries
+from lmmcore.model_frame import (
+    ModelFrame,
+    NumericVar,
+    matrix_width,
+    model_frame,
+    model_matrix,
+    random_matrix,
+)
+from lmmcore.terms import expand
 
 RANK_TOL = 1e-7
 
@@ -56,6 +54,12 @@ class RandomBlock:
     codes: np.ndarray
     T: np.ndarray
     correlated: bool = True
+    values: tuple[Any, ...] = ()  # the levels as the data holds them (ints stay ints)
+
+    @property
+    def index(self) -> pd.Index:
+        """The levels as a pandas Index of the data's own type, named after the group."""
+        return pd.Index(list(self.values or self.levels), name=self.group)
 
     @property
     def k(self) -> int:
@@ -103,6 +107,7 @@ class ModelStructure:
     n_dropped_rows: int = 0
     dropped_columns: tuple[str, ...] = ()
     contrasts: Mapping[str, str] = field(default_factory=dict)
+    state: Mapping[str, tuple[float, float]] = field(default_factory=dict)  # scale()/center()
 
     @property
     def formula(self) -> str:
@@ -197,143 +202,6 @@ class ModelStructure:
 # --------------------------------------------------------------------------------------
 
 
-def _levels_of(s: pd.Series) -> list:
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        present = set(s.dropna().unique())
-        return [c for c in s.cat.categories if c in present]
-    vals = s.dropna().unique()
-    try:
-        return sorted(vals)
-    except TypeError:
-        return sorted(vals, key=str)
-
-
-def _prepare_data(data: pd.DataFrame, parsed: ParsedFormula) -> tuple[pd.DataFrame, int]:
-    if not isinstance(data, pd.DataFrame):
-        raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}.")
-    if data.shape[0] == 0:
-        raise DataError("The data has no rows.")
-    check_columns(parsed.columns, data.columns, parsed.formula)
-    cols = [c for c in data.columns if c in parsed.columns]
-    df = data.loc[:, cols]
-    na = df.isna().any(axis=1).to_numpy()
-    n_na = int(na.sum())
-    if n_na:
-        bad = [c for c in cols if df[c].isna().any()]
-        warnings.warn(
-            f"Dropped {n_na} of {len(df)} rows with missing values in column(s) "
-            f"{', '.join(bad)} (as lme4's na.omit).",
-            DataWarning,
-            stacklevel=3,
-        )
-        df = df.loc[~na]
-    if df.shape[0] == 0:
-        raise DataError("No rows are left after dropping rows with missing values.")
-    df = df.reset_index(drop=True).copy()
-    for c in cols:
-        s = df[c]
-        if isinstance(s.dtype, pd.CategoricalDtype):
-            df[c] = s.cat.remove_unused_categories()
-        elif not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
-            df[c] = pd.Categorical(s.astype(str), categories=[str(v) for v in _levels_of(s)])
-    return df, n_na
-
-
-def _wrap_contrasts(expr: str, df: pd.DataFrame, contrasts: Mapping[str, str]) -> str:
-    """Wrap bare factor names in C(name, contrast) where a non-default contrast applies."""
-    for col in df.columns:
-        s = df[col]
-        if not isinstance(s.dtype, pd.CategoricalDtype):
-            continue
-        con = contrasts.get(col)
-        if con is None and s.cat.ordered:
-            con = "poly"
-        if con is None:
-            continue
-        key = str(con).lower().removeprefix("contr.")
-        if key not in CONTRASTS:
-            raise FormulaError(
-                f"Unknown contrast {con!r} for {col!r}; use one of {', '.join(sorted(CONTRASTS))}."
-            )
-        name = re.escape(col)
-        pattern = rf"(?<![\w.`(])(?<!C\(){name}(?![\w.`(])"
-        expr = re.sub(pattern, f"C({col}, {CONTRASTS[key]})", expr)
-    return expr
-
-
-_PIECE = re.compile(
-    r"^(?:C\((?P<a>[^,]+),[^)]*\)|(?P<b>[^\[]+))\[(?P<pre>T\.|S\.|H\.|D\.)?(?P<lvl>.*)\]$"
-)
-
-
-def _split_colon(name: str) -> list[str]:
-    parts, depth, cur = [], 0, ""
-    for ch in name:
-        if ch in "([":
-            depth += 1
-        elif ch in ")]":
-            depth -= 1
-        if ch == ":" and depth == 0:
-            parts.append(cur)
-            cur = ""
-        else:
-            cur += ch
-    parts.append(cur)
-    return parts
-
-
-def r_names(columns: Sequence[str]) -> list[str]:
-    """Turn formulaic's column names into R's (``cond[T.B]`` -> ``condB``).
-
-    Example:
-        >>> r_names(["Intercept", "f[T.b]", "C(f, contr.sum)[S.x]", "C(t, contr.poly)[.L]"])
-        ['(Intercept)', 'fb', 'f1', 't.L']
-    """
-    numbered: dict[str, list[str]] = {}
-    out = []
-    for col in columns:
-        pieces = []
-        for piece in _split_colon(str(col)):
-            if piece == "Intercept":
-                pieces.append("(Intercept)")
-                continue
-            m = _PIECE.match(piece)
-            if not m:
-                pieces.append(piece.replace("`", "").replace(" ** ", "^").replace("**", "^"))
-                continue
-            var = (m.group("a") or m.group("b")).strip().strip("`")
-            pre, lvl = m.group("pre"), m.group("lvl")
-            if pre in {"S.", "H.", "D."}:
-                seen = numbered.setdefault(var, [])
-                if lvl not in seen:
-                    seen.append(lvl)
-                pieces.append(f"{var}{seen.index(lvl) + 1}")
-            else:
-                pieces.append(f"{var}{lvl}")
-        out.append(":".join(pieces))
-    return out
-
-
-def _model_matrix(expr: str, df: pd.DataFrame, what: str, formula: str) -> tuple[np.ndarray, list]:
-    try:
-        mm = model_matrix(expr, df, context=FORMULA_CONTEXT, na_action="ignore")
-    except FormulaError:
-        raise
-    except Exception as exc:  # formulaic's own parse/eval errors
-        raise FormulaError(
-            f"Could not build the {what} of {formula!r} from {expr!r}: {exc}"
-        ) from None
-    X = np.asarray(mm, dtype=float)
-    if X.ndim == 1:
-        X = X[:, None]
-    if not np.all(np.isfinite(X)):
-        raise DataError(
-            f"The {what} of {formula!r} has infinite or undefined values (e.g. log of a "
-            "non-positive number); check the transforms and the data."
-        )
-    return X, r_names(list(mm.columns))
-
-
 def _drop_rank_deficient(X: np.ndarray, names: list[str]) -> tuple[np.ndarray, list, list]:
     keep: list[int] = []
     dropped: list[str] = []
@@ -352,37 +220,30 @@ def _drop_rank_deficient(X: np.ndarray, names: list[str]) -> tuple[np.ndarray, l
     return X[:, keep], [names[j] for j in keep], dropped
 
 
-def _group_codes(df: pd.DataFrame, factors: tuple[str, ...]) -> tuple[np.ndarray, list[str]]:
-    code_cols = []
-    label_cols = []
-    for f in factors:
-        s = df[f]
-        levels = _levels_of(s)
-        cat = pd.Categorical(s, categories=levels)
-        code_cols.append(np.asarray(cat.codes, dtype=np.int64))
-        label_cols.append([str(v) for v in levels])
-    if len(factors) == 1:
-        return code_cols[0], label_cols[0]
-    # interaction: levels ordered with the first factor varying slowest, unused dropped
-    mult = np.ones(len(factors), dtype=np.int64)
-    for i in range(len(factors) - 2, -1, -1):
-        mult[i] = mult[i + 1] * len(label_cols[i + 1])
-    combo = sum(c * m for c, m in zip(code_cols, mult, strict=True))
+def _group_codes(
+    frame: ModelFrame, factors: tuple[str, ...]
+) -> tuple[np.ndarray, list[str], list[Any]]:
+    """Codes, labels and level values of a grouping factor (an interaction of columns:
+    levels ordered with the first column varying slowest, unused combinations dropped)."""
+    gv = [frame.groups[f] for f in factors]
+    if len(gv) == 1:
+        return gv[0].codes, list(gv[0].levels), list(gv[0].values)
+    mult = np.ones(len(gv), dtype=np.int64)
+    for i in range(len(gv) - 2, -1, -1):
+        mult[i] = mult[i + 1] * gv[i + 1].k
+    combo = sum(g.codes * m for g, m in zip(gv, mult, strict=True))
     uniq, codes = np.unique(combo, return_inverse=True)
-    labels = []
-    for u in uniq:
-        parts = []
-        for i in range(len(factors)):
-            parts.append(label_cols[i][(u // mult[i]) % len(label_cols[i])])
-        labels.append(":".join(parts))
-    return codes.astype(np.int64), labels
+    labels = [
+        ":".join(g.levels[(u // m) % g.k] for g, m in zip(gv, mult, strict=True)) for u in uniq
+    ]
+    return codes.astype(np.int64), labels, list(labels)
 
 
 def build_structure(
     formula: str | ParsedFormula,
     data: pd.DataFrame,
     *,
-    groups: Sequence[str] | None = None,
+    groups: Sequence[str] | str | None = None,
     contrasts: Mapping[str, str] | None = None,
 ) -> ModelStructure:
     """Build X, the random-effect blocks and the theta layout (lme4's ``lFormula``).
@@ -405,32 +266,36 @@ def build_structure(
             f"The formula {parsed.formula!r} has no random-effects term such as (1 | subject). "
             "A mixed model needs at least one; for fixed effects only use a linear model."
         )
+    if not isinstance(data, pd.DataFrame):
+        raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}.")
+    check_columns(parsed.columns, data.columns, parsed.formula)
     contrasts = dict(contrasts or {})
-    df, n_na = _prepare_data(data, parsed)
-    n = df.shape[0]
+    fixed_terms = expand(parsed.fixed_node, parsed.formula)
+    random_terms = [expand(t.lhs, parsed.formula) for t in parsed.random]
+    frame = model_frame(
+        data,
+        [parsed.response_node],
+        fixed_terms,
+        *random_terms,
+        groups=parsed.grouping_factors,
+        contrasts=contrasts,
+        columns=list(parsed.columns),
+        text=parsed.formula,
+    )
+    n = frame.n
 
     # response
-    if parsed.response in df.columns:
-        ys = df[parsed.response]
-        if not pd.api.types.is_numeric_dtype(ys) or isinstance(ys.dtype, pd.CategoricalDtype):
-            raise DataError(
-                f"The response {parsed.response!r} must be numeric; it holds values such as "
-                f"{ys.astype(str).iloc[0]!r}. Convert it to numbers or choose another column."
-            )
-        y = ys.to_numpy(dtype=float)
-    else:
-        yy, _ = _model_matrix(f"0 + {parsed.response}", df, "response", parsed.formula)
-        if yy.shape[1] != 1:
-            raise DataError(f"The response {parsed.response!r} must be a single numeric column.")
-        y = yy[:, 0]
-    if not np.all(np.isfinite(y)):
-        raise DataError(f"The response {parsed.response!r} has infinite values.")
+    yvar = frame.variables[parsed.response]
+    if not isinstance(yvar, NumericVar):
+        raise DataError(
+            f"The response {parsed.response!r} must be numeric; it holds labels such as "
+            f"{yvar.levels[0]!r}. Convert it to numbers or choose another column."
+        )
+    y = yvar.values
 
     # fixed effects
-    fixed_expr = _wrap_contrasts(parsed.fixed, df, contrasts)
-    X, names, dropped = _drop_rank_deficient(
-        *_model_matrix(fixed_expr, df, "fixed-effects model matrix", parsed.formula)
-    )
+    X, names = model_matrix(fixed_terms, frame)
+    X, names, dropped = _drop_rank_deficient(X, names)
     if dropped:
         warnings.warn(
             f"The fixed-effects model matrix is rank deficient, so {len(dropped)} "
@@ -438,11 +303,29 @@ def build_structure(
             DataWarning,
             stacklevel=2,
         )
+    for j, name in enumerate(names):
+        check_scale(X[:, j], f"The column {name!r} of the fixed-effects model matrix")
 
-    # random effects
+    # random effects: sizes first, nothing allocated
+    widths = [matrix_width(t, frame) for t in random_terms]
+    for term, k in zip(parsed.random, widths, strict=True):
+        if k > MAX_RANDOM_COLUMNS:
+            raise DataError(
+                f"The random-effects term ({term.expr} | {term.group_name}) has {k} columns, "
+                f"more than the limit of {MAX_RANDOM_COLUMNS}; use fewer random slopes (or "
+                "a factor with fewer levels)."
+            )
+    n_theta = sum(k * (k + 1) // 2 for k in widths)
+    if n_theta > MAX_THETA:
+        raise DataError(
+            f"The random effects have {n_theta} variance and correlation parameters, more "
+            f"than the limit of {MAX_THETA}; use fewer random slopes, or (x || g) for "
+            "uncorrelated ones."
+        )
+    check_entries(n, sum(widths), "The random-effects model matrices (all terms together)")
     raw_blocks = []
-    for term in parsed.random:
-        codes, labels = _group_codes(df, term.factors)
+    for term, terms in zip(parsed.random, random_terms, strict=True):
+        codes, labels, values = _group_codes(frame, term.factors)
         if len(labels) < 2:
             raise DataError(
                 f"The grouping factor {term.group_name!r} has only {len(labels)} level; a "
@@ -454,11 +337,8 @@ def build_structure(
                 "observations; each level needs more than one observation on average "
                 "(lme4: number of levels must be < number of observations)."
             )
-        T, tnames = _model_matrix(
-            _wrap_contrasts(term.expr, df, contrasts),
-            df,
-            f"random-effects term ({term.expr} | {term.group_name})",
-            parsed.formula,
+        T, tnames = random_matrix(
+            terms, frame, f"the random-effects term ({term.expr} | {term.group_name})"
         )
         if T.shape[1] == 0:
             raise FormulaError(f"The random term ({term.expr} | {term.group_name}) is empty.")
@@ -468,18 +348,25 @@ def build_structure(
                 f"random effects for {n} observations; the variance parameters are not "
                 "identifiable. Use fewer random slopes or more data."
             )
-        raw_blocks.append((term, codes, labels, T, tnames))
+        raw_blocks.append((term, codes, labels, values, T, tnames))
     # lme4 orders terms by decreasing number of levels (stable)
     raw_blocks.sort(key=lambda b: -len(b[2]))
     counts: dict[str, int] = {}
     blocks = []
-    for term, codes, labels, T, tnames in raw_blocks:
+    for term, codes, labels, values, T, tnames in raw_blocks:
         seen = counts.get(term.group_name, 0)
         counts[term.group_name] = seen + 1
         name = term.group_name if seen == 0 else f"{term.group_name}.{seen}"
         blocks.append(
             RandomBlock(
-                name, term.group_name, tuple(tnames), tuple(labels), codes, T, term.correlated
+                name,
+                term.group_name,
+                tuple(tnames),
+                tuple(labels),
+                codes,
+                T,
+                term.correlated,
+                tuple(values),
             )
         )
     return ModelStructure(
@@ -488,8 +375,34 @@ def build_structure(
         y=y,
         fe_names=tuple(names),
         blocks=tuple(blocks),
-        data=df,
-        n_dropped_rows=n_na,
+        data=frame.data,
+        n_dropped_rows=frame.n_dropped,
         dropped_columns=tuple(dropped),
         contrasts=contrasts,
+        state=dict(frame.state),
     )
+
+
+#: Magnitudes beyond which double-precision cross-products overflow or lose all precision.
+_HUGE, _TINY = 1e100, 1e-100
+
+
+def check_response(s: ModelStructure) -> None:
+    """Refuse a response that cannot be fitted: constant, or of an unusable magnitude."""
+    check_scale(s.y, f"The response {s.response!r}")
+    if np.ptp(s.y) == 0:
+        raise DataError(
+            f"The response {s.response!r} has the same value ({s.y[0]:g}) in all {s.n} rows "
+            "used; there is nothing to model. Check the column."
+        )
+
+
+def check_scale(v: np.ndarray, what: str) -> None:
+    """Refuse values too large or too small for the cross-products to be computed."""
+    a = np.abs(v[v != 0])
+    if a.size and (a.max() > _HUGE or a.max() < _TINY):
+        raise DataError(
+            f"{what} has values of size {a.max():.3g}; such numbers overflow or lose all "
+            "precision in the model's cross-products. Rescale it (e.g. to other units) so "
+            "that its values lie roughly between 1e-10 and 1e10."
+        )

@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 
 from lmmcore import FormulaError, build_structure, parse_formula
-from lmmcore.structure import r_names
 
 
 @pytest.mark.parametrize(
@@ -107,20 +106,6 @@ def test_whitelisted_transforms_evaluate():
     np.testing.assert_allclose(s.y, df.y)
     assert s.fe_names[:3] == ("(Intercept)", "log(x)", "I(x^2)")
     np.testing.assert_allclose(s.X[:, 2], df.x**2)
-
-
-def test_r_coefficient_names():
-    assert r_names(
-        [
-            "Intercept",
-            "cond[T.B]",
-            "C(f, contr.sum)[S.low]",
-            "C(f, contr.sum)[S.mid]",
-            "C(t, contr.poly)[.L]",
-            "C(t, contr.poly)[^4]",
-            "f[a]:x",
-        ]
-    ) == ["(Intercept)", "condB", "f1", "f2", "t.L", "t^4", "fa:x"]
 
 
 def test_sum_contrasts_and_factor_slopes():
