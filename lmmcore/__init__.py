@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+from lmmcore.anova import anova
 from lmmcore.autora import DV, IV, SyntheticExperiment, VariableCollection, lmm_experiment
 from lmmcore.bootstrap import BootResult, bootMer
 from lmmcore.data_io import coerce_numeric, numeric_text, read_csv
@@ -30,7 +31,7 @@ from lmmcore.fit import fit
 from lmmcore.formula import parse_formula
 from lmmcore.power import PowerResult, SampleSizeResult, find_sample_size, power, power_curve
 from lmmcore.presets import PRESETS, Preset
-from lmmcore.result import LMMResult
+from lmmcore.result import LMMResult, isSingular
 from lmmcore.simulate import simulate
 from lmmcore.spec import ModelSpec
 from lmmcore.structure import build_structure
@@ -67,10 +68,12 @@ __all__ = [
     "PowerError",
     "SingularFitWarning",
     "SpecError",
+    "anova",
     "bootMer",
     "build_structure",
     "coerce_numeric",
     "fit",
+    "isSingular",
     "load_dataset",
     "numeric_text",
     "parse_formula",

@@ -5,8 +5,11 @@ simulated observations of a linear mixed model. It follows the semantics of auto
 ``lmm_experiment`` (``autora.experiment_runner.synthetic.abstract.lmm``) closely enough to
 reproduce its documented outputs digit for digit under the same seeds, including its
 quirks (listed in `lmm_experiment`'s docstring), so that studies written against autora
-can be checked here. It has no autora dependency and never evaluates user code: the
-formula is read with regular expressions, autora's way, not with lmmcore's lme4 parser.
+can be checked here: in the default ``mode="exact"`` it gives autora-synthetic 2.2.0's
+values on 40 random formulas to the last bit (``tests/test_autora_reference.py``), and
+``mode="corrected"`` reads the predictors the formula names. It has no autora dependency
+and never evaluates user code: the formula is read with regular expressions, autora's
+way, not with lmmcore's lme4 parser.
 
 Example:
     >>> import numpy as np, pandas as pd
@@ -23,24 +26,40 @@ from __future__ import annotations
 import itertools
 import math
 import re
+import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from enum import StrEnum
 from numbers import Real
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from lmmcore.errors import DataError, FormulaError, SpecError
+from lmmcore.errors import DataError, FormulaError, LmmWarning, SpecError
 
-__all__ = ["DV", "IV", "SyntheticExperiment", "VariableCollection", "lmm_experiment"]
+__all__ = [
+    "DV",
+    "IV",
+    "SyntheticExperiment",
+    "ValueType",
+    "Variable",
+    "VariableCollection",
+    "lmm_experiment",
+]
 
 # SD used for a part of a random term that `random_effects` does not list (autora's default).
 DEFAULT_RANDOM_SD = 0.5
-# Largest grid `domain()` will build.
+# Largest grid `domain_grid()` will build.
 MAX_DOMAIN_ROWS = 1_000_000
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# autora's ``_extract_variable_names``: a name starting with a lower-case letter and not
+# followed by a ")" before the next "(", and the "(parts|group)" of its random terms.
+_AUTORA_FIXED = re.compile(r"[a-z]\w*(?![^\(]*\))")
+_AUTORA_RANDOM = re.compile(r"\(([^\|]+)\|([^\)]+)\)")
+#: how `lmm_experiment` reads the predictors of a formula
+MODES = ("exact", "corrected")
 # autora finds random terms with a lazy "(parts|group)" match over the whole formula.
 _RANDOM_TERM = re.compile(r"\((.+?)\|(.+?)\)")
 # autora drops every intercept when a stand-alone 0 appears anywhere on the right-hand side.
@@ -50,63 +69,104 @@ _ZERO = re.compile(r"\b0\b")
 # --------------------------------------------------------------------------- variables
 
 
-@dataclass(frozen=True)
-class IV:
-    """An independent variable: a column of the conditions table.
+class ValueType(StrEnum):
+    """The kinds of value a variable holds (autora's ``ValueType``; a str, so
+    ``ValueType.REAL == "real"``)."""
 
-    Example:
-        >>> IV("x1", allowed_values=[0, 0.5, 1]).allowed_values
-        (0, 0.5, 1)
+    BOOLEAN = "boolean"
+    INTEGER = "integer"
+    REAL = "real"
+    SIGMOID = "sigmoid"
+    PROBABILITY = "probability"
+    PROBABILITY_SAMPLE = "probability_sample"
+    PROBABILITY_DISTRIBUTION = "probability_distribution"
+    CLASS = "class"
+
+
+@dataclass(frozen=True)
+class Variable:
+    """An experimental variable, with autora's fields in autora's positional order.
+
+    ``allowed_values`` is stored as a tuple (the variable is frozen and hashable).
     """
 
-    name: str
+    name: str = ""
+    value_range: tuple[Any, Any] | None = None
     allowed_values: tuple[Any, ...] | None = None
-    value_range: tuple[float, float] | None = None
     units: str = ""
+    type: ValueType = ValueType.REAL
     variable_label: str = ""
+    rescale: float = 1
+    is_covariate: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
-            raise SpecError(f"an IV needs a non-empty string name, got {self.name!r}")
+            raise SpecError(f"a variable needs a non-empty string name, got {self.name!r}")
         if self.allowed_values is not None:
             raw = self.allowed_values
             values = tuple(raw.ravel().tolist() if isinstance(raw, np.ndarray) else raw)
             if not values:
                 raise SpecError(
-                    f"IV {self.name!r} has an empty allowed_values; give at least one value "
-                    "or leave it None"
+                    f"variable {self.name!r} has an empty allowed_values; give at least one "
+                    "value or leave it None"
                 )
             object.__setattr__(self, "allowed_values", values)
         if self.value_range is not None:
             object.__setattr__(self, "value_range", tuple(self.value_range))
 
+    @classmethod
+    def like(cls, other: Any) -> Variable:
+        """A copy of any object with a variable's attributes (e.g. autora's own ``IV``)."""
+        if isinstance(other, cls):
+            return other
+        if not isinstance(getattr(other, "name", None), str):
+            raise SpecError(
+                f"X must be a list of IV objects (lmmcore's or autora's), got {other!r}"
+            )
+        names = [f.name for f in fields(cls)]
+        return cls(**{n: getattr(other, n) for n in names if hasattr(other, n)})
+
 
 @dataclass(frozen=True)
-class DV:
-    """The dependent variable: the column the experiment writes.
+class IV(Variable):
+    """An independent variable: a column of the conditions table (autora's ``IV``).
 
     Example:
-        >>> DV("rt").name
-        'rt'
+        >>> IV("x1", allowed_values=[0, 0.5, 1]).allowed_values
+        (0, 0.5, 1)
+        >>> IV("x1", (0, 1)).value_range, IV().name, IV().variable_label
+        ((0, 1), 'IV', 'Independent Variable')
     """
 
-    name: str
-    value_range: tuple[float, float] | None = None
-    units: str = ""
-    variable_label: str = ""
+    name: str = "IV"
+    variable_label: str = "Independent Variable"
+
+
+@dataclass(frozen=True)
+class DV(Variable):
+    """The dependent variable: the column the experiment writes (autora's ``DV``).
+
+    Example:
+        >>> DV("rt").name, DV("rt").variable_label
+        ('rt', 'Dependent Variable')
+    """
+
+    name: str = "DV"
+    variable_label: str = "Dependent Variable"
 
 
 @dataclass(frozen=True)
 class VariableCollection:
-    """The independent and dependent variables of an experiment.
+    """The independent and dependent variables and covariates of an experiment.
 
     Example:
         >>> VariableCollection((IV("x1"),), (DV("rt"),)).dependent_variables[0].name
         'rt'
     """
 
-    independent_variables: tuple[IV, ...] = ()
-    dependent_variables: tuple[DV, ...] = ()
+    independent_variables: tuple[Variable, ...] = ()
+    dependent_variables: tuple[Variable, ...] = ()
+    covariates: tuple[Variable, ...] = ()
 
 
 # --------------------------------------------------------------------------- formula
@@ -124,6 +184,7 @@ class _Formula:
     dv: str
     rhs: str
     fixed_vars: tuple[str, ...]  # sorted, as autora adds them; includes random-term slopes
+    autora_vars: tuple[str, ...]  # what autora's _extract_variable_names makes of it
     groups: tuple[str, ...]  # sorted grouping factors
     terms: tuple[_RandomTerm, ...]
 
@@ -203,7 +264,18 @@ def _parse(formula: str) -> _Formula:
     groups = tuple(sorted({t.group for t in terms}))
     if dv in fixed_vars or dv in groups:
         raise FormulaError(f"formula {formula!r}: the response {dv!r} also appears on the right")
-    return _Formula(formula, dv, rhs, fixed_vars, groups, tuple(terms))
+    return _Formula(formula, dv, rhs, fixed_vars, _autora_fixed_vars(rhs), groups, tuple(terms))
+
+
+def _autora_fixed_vars(rhs: str) -> tuple[str, ...]:
+    """autora's fixed variables: its regex matches outside parentheses, plus the parts of
+    each random term after removing every ``"1 + "`` substring (so ``(x1 + x2|g)`` gives
+    ``xx2``), stripped, deduplicated and sorted. Tokens like ``1`` or ``xx2`` are kept, as
+    autora keeps them; they match no column and are skipped when the data are built."""
+    names = _AUTORA_FIXED.findall(rhs)
+    for parts, _group in _AUTORA_RANDOM.findall(rhs):
+        names.extend(parts.replace("1 + ", "").split("+"))
+    return tuple(sorted({n.strip() for n in names}))
 
 
 # --------------------------------------------------------------------------- checks
@@ -262,25 +334,32 @@ def _check_random(
     return checked
 
 
-def _iv_names(parsed: _Formula) -> tuple[str, ...]:
-    return parsed.fixed_vars + tuple(g for g in parsed.groups if g not in parsed.fixed_vars)
+def _iv_names(fixed_vars: tuple[str, ...], groups: tuple[str, ...]) -> tuple[str, ...]:
+    """The independent variables, autora's way: predictors, then grouping factors."""
+    return fixed_vars + tuple(g for g in groups if g not in fixed_vars)
 
 
-def _check_x(X: Sequence[IV] | None, parsed: _Formula) -> tuple[IV, ...]:
-    expected = _iv_names(parsed)
+def _check_x(X: Sequence[Any] | None, parsed: _Formula, mode: str) -> tuple[Variable, ...]:
+    expected = _iv_names(parsed.fixed_vars, parsed.groups)
+    autora = _iv_names(parsed.autora_vars, parsed.groups)
     if not X:
-        return tuple(IV(name=n) for n in expected)
-    ivs = tuple(X)
-    for iv in ivs:
-        if not isinstance(iv, IV):
-            raise SpecError(f"X must be a list of IV objects, got {iv!r}")
+        return tuple(IV(name=n) for n in (autora if mode == "exact" else expected))
+    if isinstance(X, str | Variable) or not isinstance(X, Sequence | np.ndarray):
+        raise SpecError(f"X must be a list of IV objects, got {X!r}")
+    ivs = tuple(IV.like(iv) for iv in X)
     names = [iv.name for iv in ivs]
     if len(set(names)) != len(names):
         raise SpecError(f"X names a variable twice: {names}; give each variable once")
-    if set(names) != set(expected):
+    accepted = [set(expected)] + ([set(autora)] if mode == "exact" else [])
+    if set(names) not in accepted:
+        also = (
+            f" (or, as autora reads it, {sorted(autora)})"
+            if mode == "exact" and set(autora) != set(expected)
+            else ""
+        )
         raise SpecError(
-            f"X describes {sorted(names)} but the formula uses {sorted(expected)}; give one IV "
-            "per predictor and grouping factor of the formula"
+            f"X describes {sorted(names)} but the formula uses {sorted(expected)}{also}; give "
+            "one IV per predictor and grouping factor of the formula"
         )
     return ivs
 
@@ -308,6 +387,7 @@ class SyntheticExperiment:
     params: dict[str, Any]
     factory_function: Callable[..., SyntheticExperiment]
     _formula: _Formula = field(repr=False)
+    _fixed_vars: tuple[str, ...] = field(repr=False)  # the mode's reading of the predictors
     _fixed: dict[str, Any] = field(repr=False)
     _random: dict[str, dict[str, Any]] = field(repr=False)
     _rng: np.random.Generator = field(repr=False, compare=False)
@@ -381,7 +461,7 @@ class SyntheticExperiment:
         has_intercept = "1" in self._fixed or _ZERO.search(f.rhs) is None
         y = np.full(n, self._fixed.get("Intercept", 0) if has_intercept else 0, dtype=float)
 
-        for var in f.fixed_vars:
+        for var in self._fixed_vars:
             if var in data.columns:
                 y += self._fixed.get(var, 0) * self._numeric(data, var, "fixed effect")
 
@@ -406,39 +486,57 @@ class SyntheticExperiment:
     def ground_truth(
         self,
         conditions: pd.DataFrame | np.ndarray,
+        *,
+        added_noise: float = 0.0,
         random_state: int | np.random.Generator | None = None,
     ) -> pd.DataFrame:
-        """`run` with ``added_noise=0``: random effects are drawn, no residual noise.
+        """`run` with ``added_noise=0`` by default (autora's ``partial(run, added_noise=0.0)``,
+        so ``added_noise`` can be overridden): random effects are drawn, no residual noise.
 
         Example:
             >>> exp = lmm_experiment("y ~ x", fixed_effects={"x": 3.0})
             >>> exp.ground_truth(pd.DataFrame({"x": [1.0, 2.0]}))["y"].tolist()
             [3.0, 6.0]
         """
-        return self.run(conditions, added_noise=0.0, random_state=random_state)
+        return self.run(conditions, added_noise=added_noise, random_state=random_state)
 
     # ----------------------------------------------------------------- domain, plot
 
-    def domain(self) -> pd.DataFrame:
-        """Every combination of the independent variables' allowed values.
-
-        Needs ``X`` with ``allowed_values`` for every independent variable. Unlike
-        autora's (first variable only, as an array), this returns a DataFrame with one
-        column per independent variable, the first varying slowest.
-
-        Example:
-            >>> exp = lmm_experiment("y ~ x", X=[IV("x", allowed_values=[0, 1, 2])])
-            >>> exp.domain()["x"].tolist()
-            [0, 1, 2]
-        """
-        ivs = self.variables.independent_variables
+    def _allowed(self, ivs: Sequence[Variable]) -> None:
         missing = [iv.name for iv in ivs if iv.allowed_values is None]
         if not ivs or missing:
             raise SpecError(
-                f"domain() needs allowed values for every independent variable; "
+                f"the domain needs allowed values for every independent variable; "
                 f"{missing or 'none'} have none: pass X=[IV(name, allowed_values=[...]), ...] "
                 "to lmm_experiment"
             )
+
+    def domain(self) -> np.ndarray:
+        """The first independent variable's allowed values as an (n, 1) array (autora's).
+
+        Example:
+            >>> exp = lmm_experiment("y ~ x", X=[IV("x", allowed_values=[0, 1, 2])])
+            >>> exp.domain().tolist()
+            [[0], [1], [2]]
+        """
+        first = self.variables.independent_variables[:1]
+        self._allowed(first)
+        return np.asarray(first[0].allowed_values).reshape(-1, 1)
+
+    def domain_grid(self) -> pd.DataFrame:
+        """Every combination of the independent variables' allowed values, as a DataFrame
+        with one column per independent variable, the first varying slowest.
+
+        Needs ``X`` with ``allowed_values`` for every independent variable (`plotter`
+        draws over this grid).
+
+        Example:
+            >>> exp = lmm_experiment("y ~ x", X=[IV("x", allowed_values=[0, 1, 2])])
+            >>> exp.domain_grid()["x"].tolist()
+            [0, 1, 2]
+        """
+        ivs = self.variables.independent_variables
+        self._allowed(ivs)
         size = math.prod(len(iv.allowed_values or ()) for iv in ivs)
         if size > MAX_DOMAIN_ROWS:
             raise SpecError(
@@ -451,7 +549,7 @@ class SyntheticExperiment:
     def plotter(
         self, model: Any = None, random_state: int | np.random.Generator | None = None
     ) -> Any:
-        """A Plotly figure of the ground truth over `domain`, with an optional fitted model.
+        """A Plotly figure of the ground truth over `domain_grid`, with an optional fitted model.
 
         One independent variable: a line. Two: one line per level when one of them is a
         grouping factor or non-numeric, else a 3D scatter. ``model`` needs a
@@ -464,7 +562,7 @@ class SyntheticExperiment:
         """
         import plotly.graph_objects as go
 
-        dom = self.domain()
+        dom = self.domain_grid()
         dv = self._formula.dv
         truth = self.ground_truth(dom, random_state=random_state)[dv].to_numpy()
         fitted = None
@@ -568,6 +666,7 @@ def lmm_experiment(
     X: Sequence[IV] | None = None,
     random_state: int | np.random.Generator | None = None,
     name: str = "Template Experiment",
+    mode: str = "exact",
 ) -> SyntheticExperiment:
     """A synthetic experiment that simulates a linear mixed model, autora-style.
 
@@ -580,14 +679,33 @@ def lmm_experiment(
         random_effects: ``{'subject': {'Intercept': sd0, 'x1': sd1}, ...}``: standard
             deviations of independent normal effects, one dict per grouping factor (a
             missing grouping factor is a `SpecError`; a missing part gets SD 0.5).
-        X: optional `IV` descriptions with ``allowed_values`` (for `domain`/`plotter`);
-            their names must be the formula's predictors and grouping factors.
+        X: optional `IV` descriptions (lmmcore's or autora's own objects) with
+            ``allowed_values`` (for `domain`/`domain_grid`/`plotter`); their names must be
+            the formula's predictors and grouping factors.
         random_state: seed of the experiment's own generator, used (and advanced) by every
             call to ``run``/``ground_truth`` that does not pass its own ``random_state``.
         name: shown in plots.
+        mode: how the fixed predictors are read from the formula. ``"exact"`` (the
+            default) is autora 2.2's ``_extract_variable_names``, whose outputs it
+            reproduces to the last digit; ``"corrected"`` reads the names the formula
+            actually has. They differ in two ways, both autora's behaviour in exact mode:
 
-    The semantics are autora's, quirks included, so that its documented outputs
-    reproduce exactly:
+            - autora removes every ``"1 + "`` substring from a random term before splitting
+              it, so in ``y ~ (x1 + x2|g)`` the fixed predictors are the non-column
+              ``xx2``: x1 and x2 get no fixed effect (exact: ``0``; corrected:
+              ``x1 * b1 + x2 * b2``);
+            - autora's regex for fixed predictors needs a lower-case first letter, so a
+              predictor like ``Xi`` outside a random term gets no fixed effect (only the
+              ``i`` it matches inside the name, a non-column).
+
+            Exact mode warns (`LmmWarning`) when a predictor loses its fixed effect, so no study
+            takes the quirk for a model; the independent variables (and the columns of
+            array conditions) are autora's list too, e.g. ``['1', 'x1', 'subject']`` for
+            ``rt ~ (1|subject) + x1``. The default is exact because this function exists
+            to reproduce autora's numbers; both modes give the seed's documented outputs.
+
+    The semantics of `run` are autora's in both modes, quirks included, so that its
+    documented outputs reproduce exactly:
 
     - Random intercepts and slopes are independent normals (no correlations), drawn per
       level of the grouping factor in the order levels first appear in the rows. The
@@ -606,11 +724,12 @@ def lmm_experiment(
       predictor missing from the conditions is skipped silently (a missing grouping
       factor is a `DataError`).
 
-    Differences from autora: predictor names that start with a capital letter work
-    (autora's variable regex skips them); unsupported syntax, negative SDs, non-numeric
-    predictors and missing grouping factors raise `FormulaError`, `SpecError` or
-    `DataError` instead of silently misbehaving or raising ``KeyError``; `domain` returns
-    the full grid as a DataFrame; `plotter` returns a Plotly figure.
+    Differences from autora: unsupported syntax, negative SDs, non-numeric predictors,
+    ``X`` naming other variables and missing grouping factors raise `FormulaError`,
+    `SpecError` or `DataError` instead of silently misbehaving or raising ``KeyError`` or
+    ``Exception``; in exact mode ``X`` may also name the corrected list of variables
+    (autora raises there); `domain_grid` gives the full grid; `plotter` returns a Plotly
+    figure; the variables are frozen dataclasses with ``allowed_values`` stored as a tuple.
 
     Example:
         >>> exp = lmm_experiment(
@@ -622,12 +741,17 @@ def lmm_experiment(
         >>> exp.ground_truth(cond, random_state=42)["rt"].round(6).tolist()
         [1.030472, 2.896002]
     """
+    if mode not in MODES:
+        raise SpecError(f"mode must be 'exact' (autora's reading) or 'corrected', got {mode!r}")
     parsed = _parse(formula)
     fixed = _check_fixed(fixed_effects)
     random = _check_random(random_effects, parsed)
-    ivs = _check_x(X, parsed)
+    ivs = _check_x(X, parsed, mode)
     if not isinstance(name, str):
         raise SpecError(f"name must be a string, got {name!r}")
+    fixed_vars = parsed.autora_vars if mode == "exact" else parsed.fixed_vars
+    if mode == "exact":
+        _warn_if_autora_reads_otherwise(parsed)
     variables = VariableCollection(
         independent_variables=ivs, dependent_variables=(DV(name=parsed.dv),)
     )
@@ -638,10 +762,11 @@ def lmm_experiment(
         "X": list(X) if X else None,
         "random_state": random_state,
         "name": name,
+        "mode": mode,
     }
     description = (
-        f"{name}: synthetic linear mixed model {formula} (autora semantics); fixed effects "
-        f"{fixed or '{}'}, random-effect SDs {random or '{}'}."
+        f"{name}: synthetic linear mixed model {formula} (autora semantics, {mode} mode); "
+        f"fixed effects {fixed or '{}'}, random-effect SDs {random or '{}'}."
     )
     return SyntheticExperiment(
         name=name,
@@ -650,7 +775,21 @@ def lmm_experiment(
         params=params,
         factory_function=lmm_experiment,
         _formula=parsed,
+        _fixed_vars=fixed_vars,
         _fixed=fixed,
         _random=random,
         _rng=np.random.default_rng(random_state),
     )
+
+
+def _warn_if_autora_reads_otherwise(parsed: _Formula) -> None:
+    lost = sorted(set(parsed.fixed_vars) - set(parsed.autora_vars))
+    if lost:
+        warnings.warn(
+            f"formula {parsed.text!r}: autora reads the fixed predictors as "
+            f"{list(parsed.autora_vars)} where the formula names {list(parsed.fixed_vars)}, "
+            f"so, as in autora, {lost} get no fixed effect. Pass mode='corrected' to use the "
+            "formula's names.",
+            LmmWarning,
+            stacklevel=3,
+        )

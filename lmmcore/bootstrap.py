@@ -17,7 +17,7 @@ import time
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -44,14 +44,61 @@ class BootResult:
     """Bootstrap replicates of a statistic, with per-replicate fit status.
 
     ``estimates`` is (B, p); failed replicates hold NaN and are excluded from every
-    interval and summary (and counted in ``status_counts``).
+    interval and summary (and counted in ``status_counts``). As interlace's
+    ``BootResult(estimates)``, only the estimates are required: ``names`` default to
+    ``t1 .. tp``, ``status`` to ``"ok"`` for every replicate, and without ``t0`` (the
+    statistic on the original fit) only the percentile interval is available.
+
+    Example:
+        >>> import numpy as np
+        >>> est = np.random.default_rng(1).normal(size=(200, 2))
+        >>> b = BootResult(est)
+        >>> b.names, b.ci(level=0.9).shape
+        (['t1', 't2'], (2, 2))
     """
 
     estimates: np.ndarray
-    names: list[str]
-    t0: np.ndarray
-    status: np.ndarray = field(default_factory=lambda: np.array([], dtype=str))
+    names: list[str] | None = None
+    t0: np.ndarray | None = None
+    status: np.ndarray | None = None
     interrupted: bool = False
+
+    def __post_init__(self) -> None:
+        est = np.asarray(self.estimates, dtype=float)
+        if est.ndim == 1:
+            est = est[:, None]
+        if est.ndim != 2:
+            raise BootstrapError(
+                f"estimates must be a (B, p) array of replicates, got shape {est.shape}."
+            )
+        B, p = est.shape
+        names = [f"t{i + 1}" for i in range(p)] if self.names is None else list(self.names)
+        if len(names) != p:
+            raise BootstrapError(f"{len(names)} names for {p} statistics; give one per column.")
+        t0 = self.t0
+        if t0 is not None:
+            t0 = np.asarray(t0, dtype=float).ravel()
+            if t0.size != p:
+                raise BootstrapError(
+                    f"t0 has {t0.size} values for {p} statistics; give one per column."
+                )
+        status = self.status
+        status = np.full(B, "ok", dtype=STATUS_DTYPE) if status is None else np.asarray(status)
+        if status.shape != (B,):
+            raise BootstrapError(
+                f"status has shape {status.shape} for {B} replicates; give one per replicate "
+                "or leave it out (all 'ok')."
+            )
+        for name, value in (("estimates", est), ("names", names), ("t0", t0), ("status", status)):
+            object.__setattr__(self, name, value)
+
+    def _need_t0(self, what: str) -> np.ndarray:
+        if self.t0 is None:
+            raise BootstrapError(
+                f"{what} needs t0, the statistic on the original fit; pass "
+                "BootResult(estimates, names, t0) or use method='perc'."
+            )
+        return self.t0
 
     @property
     def B(self) -> int:
@@ -86,17 +133,19 @@ class BootResult:
             raise BootstrapError("Fewer than 2 valid bootstrap replicates: no interval.")
         a = (1 - level) / 2
         if method == "norm":
-            bias = est.mean(axis=0) - self.t0
+            t0 = self._need_t0("The 'norm' interval")
+            bias = est.mean(axis=0) - t0
             sd = est.std(axis=0, ddof=1)
             z = stats.norm.ppf(1 - a)
-            centre = self.t0 - bias
+            centre = t0 - bias
             return np.column_stack([centre - z * sd, centre + z * sd])
         q = np.column_stack(
             [_norm_inter(est[:, j], np.array([a, 1 - a])) for j in range(est.shape[1])]
         ).T
         if method == "perc":
             return q
-        return np.column_stack([2 * self.t0 - q[:, 1], 2 * self.t0 - q[:, 0]])
+        t0 = self._need_t0("The 'basic' interval")
+        return np.column_stack([2 * t0 - q[:, 1], 2 * t0 - q[:, 0]])
 
     def ci_frame(self, method: str = "perc", level: float = 0.95) -> pd.DataFrame:
         ci = self.ci(method, level)
@@ -107,12 +156,13 @@ class BootResult:
 
     def summary(self, method: str = "perc", level: float = 0.95) -> pd.DataFrame:
         """Per statistic: original, bias, std. error and CI (as R's boot print)."""
+        t0 = self._need_t0("summary()")
         est = self.estimates[self.valid]
         ci = self.ci(method, level)
         return pd.DataFrame(
             {
-                "original": self.t0,
-                "bias": est.mean(axis=0) - self.t0,
+                "original": t0,
+                "bias": est.mean(axis=0) - t0,
                 "std. error": est.std(axis=0, ddof=1),
                 "lower": ci[:, 0],
                 "upper": ci[:, 1],

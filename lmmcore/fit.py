@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from lmmcore.engine import Engine, Responses
-from lmmcore.errors import ConvergenceWarning, DataError, SingularFitWarning
+from lmmcore.errors import ConvergenceWarning, DataError, FormulaError, SingularFitWarning
 from lmmcore.optimize import minimize_theta
 from lmmcore.result import LMMResult
 from lmmcore.structure import ModelStructure, build_structure, check_response
@@ -84,12 +84,55 @@ def fit_structure(
     return res
 
 
+def refit_ml(result: LMMResult, warn: bool = True) -> LMMResult:
+    """The same model fitted by maximum likelihood, started from the fit's theta (lme4's
+    ``refitML``); an ML fit is returned as it is."""
+    if not result.REML:
+        return result
+    return fit_structure(result.structure, REML=False, start=result.theta, warn=warn)
+
+
+#: interlace's ``method=`` values and the ``REML`` flag each means
+METHODS = {"REML": True, "ML": False}
+
+
+def _reml_flag(REML: object, method: object) -> bool:
+    """``REML`` (a bool) or interlace's ``method="REML" | "ML"``, checked."""
+    if REML is not None and not isinstance(REML, bool | np.bool_):
+        raise TypeError(
+            f"REML must be True (REML, the default) or False (maximum likelihood), got "
+            f"{REML!r}; interlace's method='REML' or method='ML' is also accepted."
+        )
+    if method is None:
+        return True if REML is None else bool(REML)
+    if not isinstance(method, str) or method.upper() not in METHODS:
+        raise TypeError(f"method must be 'REML' or 'ML' (interlace's names), got {method!r}.")
+    flag = METHODS[method.upper()]
+    if REML is not None and bool(REML) != flag:
+        raise TypeError(
+            f"REML={REML!r} contradicts method={method!r}; give one of them "
+            "(REML=True is method='REML', REML=False is method='ML')."
+        )
+    return flag
+
+
+def _check_groups(groups: object) -> str | Sequence[str] | None:
+    """interlace's ``groups``: one column name or a list of them (the parser adds the
+    terms); anything else is a FormulaError, not a TypeError from deep inside."""
+    if groups is None or isinstance(groups, str | Sequence):
+        return groups
+    raise FormulaError(
+        f"groups must be a column name or a list of column names, got {type(groups).__name__}."
+    )
+
+
 def fit(
     formula: str,
     data: pd.DataFrame,
     *,
-    REML: bool = True,
-    groups: Sequence[str] | None = None,
+    REML: bool | None = None,
+    method: str | None = None,
+    groups: str | Sequence[str] | None = None,
     contrasts: Mapping[str, str] | None = None,
     start: np.ndarray | None = None,
 ) -> LMMResult:
@@ -98,9 +141,12 @@ def fit(
     Args:
         formula: lme4 syntax, e.g. ``"rt ~ cond + (1 + cond | subj) + (1 | item)"``.
         data: a DataFrame holding every column the formula names.
-        REML: REML (True, lme4's default) or maximum likelihood.
+        REML: True (REML, lme4's default when neither this nor ``method`` is given) or
+            False (maximum likelihood); anything but a bool is a TypeError.
+        method: interlace's spelling, ``"REML"`` or ``"ML"``, instead of ``REML``.
         groups: interlace's convenience, ``groups=["subject", "item"]`` adds crossed
-            random intercepts ``(1 | subject) + (1 | item)``.
+            random intercepts ``(1 | subject) + (1 | item)``; ``groups="subject"`` is one
+            column.
         contrasts: coding per factor column: ``"treatment"`` (default), ``"sum"``,
             ``"helmert"``, ``"poly"`` (default for ordered categoricals), ``"diff"``.
         start: starting theta (default: lme4's, identity Lambda).
@@ -109,7 +155,10 @@ def fit(
         LMMResult
 
     Raises:
-        FormulaError, DataError: bad formula or data, with a message that says the fix.
+        FormulaError, DataError: bad formula, ``groups`` or data, with a message that says
+            the fix.
+        TypeError: ``REML`` not a bool, ``method`` not ``"REML"``/``"ML"``, or the two
+            contradicting each other.
 
     Example:
         >>> import lmmcore
@@ -117,7 +166,10 @@ def fit(
         >>> r = lmmcore.fit("Yield ~ 1 + (1 | Batch)", load_dataset("Dyestuff"))
         >>> round(r.sigma, 3)
         49.51
+        >>> lmmcore.fit("Yield ~ 1", load_dataset("Dyestuff"), groups="Batch", method="ML").REML
+        False
     """
-    structure = build_structure(formula, data, groups=groups, contrasts=contrasts)
+    reml = _reml_flag(REML, method)
+    structure = build_structure(formula, data, groups=_check_groups(groups), contrasts=contrasts)
     check_response(structure)
-    return fit_structure(structure, REML=REML, start=start)
+    return fit_structure(structure, REML=reml, start=start)

@@ -51,6 +51,7 @@ def _bobyqa(
     lower: np.ndarray,
     step: float,
     maxeval: int,
+    upper: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float, int, int]:
     d = x0.size
     count = [0]
@@ -62,14 +63,15 @@ def _bobyqa(
 
     opt = nlopt.opt(nlopt.LN_BOBYQA, d)
     opt.set_min_objective(f)
+    upper = np.full(d, np.inf) if upper is None else upper
     opt.set_lower_bounds(lower)
-    opt.set_upper_bounds(np.full(d, np.inf))
+    opt.set_upper_bounds(upper)
     opt.set_ftol_abs(1e-13)
     opt.set_ftol_rel(1e-15)
     opt.set_xtol_abs(np.full(d, 1e-11))
     opt.set_maxeval(maxeval)
     opt.set_initial_step(np.full(d, step))
-    x0 = np.maximum(x0, lower)
+    x0 = np.minimum(np.maximum(x0, lower), upper)
     try:
         x = opt.optimize(x0)
         status = opt.last_optimize_result()
@@ -113,15 +115,18 @@ def minimize_theta(
     maxeval: int = 20000,
     max_restarts: int = 4,
     columns: Sequence[tuple[int, np.ndarray]] = (),
+    upper: np.ndarray | None = None,
 ) -> OptSummary:
     """Minimise ``fun`` over theta >= lower with BOBYQA, restarts and an edge check.
 
     ``columns`` (``ModelStructure.theta_columns``) lets the edge check also restart from
-    the other side of a column-sign symmetry (see :func:`flip_edge_columns`).
+    the other side of a column-sign symmetry (see :func:`flip_edge_columns`). ``upper``
+    (default none) bounds the parameters from above, e.g. correlations at 1 when a
+    profile works on lme4's sd/cor scale.
     """
     theta0 = np.asarray(theta0, dtype=float)
     lower = np.asarray(lower, dtype=float)
-    x, fx, nfev, status = _bobyqa(fun, theta0, lower, 0.2, maxeval)
+    x, fx, nfev, status = _bobyqa(fun, theta0, lower, 0.2, maxeval, upper)
     restarts = 0
     notes: list[str] = []
     for _ in range(max_restarts):
@@ -144,7 +149,7 @@ def minimize_theta(
             starts.append(flip_edge_columns(x, columns, edge=OPT_EDGE))
         x2, f2, status2 = x, np.inf, status
         for start in starts:
-            xs, fs, ns, st = _bobyqa(fun, start, lower, 0.05, maxeval)
+            xs, fs, ns, st = _bobyqa(fun, start, lower, 0.05, maxeval, upper)
             nfev += ns
             if fs < f2:
                 x2, f2, status2 = xs, fs, st

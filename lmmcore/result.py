@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,7 @@ from lmmcore.structure import ModelStructure
 
 if TYPE_CHECKING:
     from lmmcore.bootstrap import BootResult
+    from lmmcore.simulate import SeedLike
 
 SINGULAR_TOL = 1e-4
 
@@ -117,8 +119,24 @@ class LMMResult:
     @property
     def is_singular(self) -> bool:
         """lme4's isSingular: a diagonal theta element below 1e-4."""
+        return self.isSingular()
+
+    def isSingular(self, tol: float = SINGULAR_TOL) -> bool:
+        """lme4's (and interlace's) ``isSingular``: a diagonal theta element below ``tol``.
+
+        Example:
+            >>> import lmmcore
+            >>> res = lmmcore.fit("Yield ~ 1 + (1 | Batch)", lmmcore.load_dataset("Dyestuff"))
+            >>> res.isSingular(), res.isSingular(tol=1.0)
+            (False, True)
+        """
         lo = self.structure.theta_lower
-        return bool(np.any(self.solution.theta[lo == 0.0] < SINGULAR_TOL))
+        return bool(np.any(self.solution.theta[lo == 0.0] < tol))
+
+    @property
+    def method(self) -> str:
+        """``"REML"`` or ``"ML"`` (interlace's name for the criterion)."""
+        return "REML" if self.REML else "ML"
 
     # ---- fixed effects -------------------------------------------------------------
     @property
@@ -175,7 +193,10 @@ class LMMResult:
         return pd.Series(2 * stats.t.sf(np.abs(t), self.df.to_numpy()), index=self.fe_names)
 
     def conf_int(self, level: float = 0.95, method: str = "satterthwaite") -> pd.DataFrame:
-        """Confidence intervals for the fixed effects: ``"satterthwaite"`` (t) or ``"wald"``."""
+        """Confidence intervals for the fixed effects: ``"satterthwaite"`` (t) or ``"wald"``.
+
+        lme4's intervals for every parameter (Wald, profile, bootstrap) are :meth:`confint`.
+        """
         if not 0 < level < 1:
             raise ValueError(f"level must be between 0 and 1, got {level}.")
         a = (1 - level) / 2
@@ -190,6 +211,77 @@ class LMMResult:
             {f"{100 * a:.1f} %": est - q * se, f"{100 * (1 - a):.1f} %": est + q * se},
             index=self.fe_names,
         )
+
+    def confint(
+        self,
+        parm: str | Sequence[str] | None = None,
+        level: float = 0.95,
+        method: str = "profile",
+        oldNames: bool = True,
+        nsim: int = 500,
+        boot_type: str = "perc",
+        seed: SeedLike = None,
+        **boot_kwargs: Any,
+    ) -> pd.DataFrame:
+        """Confidence intervals for every parameter, as lme4's ``confint(m, ...)``.
+
+        Rows: the variance parameters, named as lme4 (``.sig01``, ``.sig02``, ...,
+        ``.sigma``; with ``oldNames=False`` ``sd_(Intercept)|Subject``,
+        ``cor_Days.(Intercept)|Subject``, ``sigma``), then the fixed effects; columns
+        ``"2.5 %"`` and ``"97.5 %"`` for ``level=0.95``.
+
+        Args:
+            parm: row names to keep, or ``"theta_"`` (variance parameters) or ``"beta_"``
+                (fixed effects); default all.
+            level: confidence level.
+            method: ``"profile"`` (lme4's default: where the signed root of the profiled
+                ML deviance crosses the normal quantiles; a REML fit is refitted by ML
+                first, as lme4 does), ``"Wald"`` (fixed effects +- z SE, NA for the
+                variance parameters, as lme4) or ``"boot"`` (parametric bootstrap,
+                intervals of the SDs, correlations, sigma and fixed effects).
+            oldNames: lme4's ``.sig01``-style names (True, its default) or the
+                descriptive ones.
+            nsim, boot_type, seed: for ``"boot"``: replicates, ``"perc"``, ``"basic"`` or
+                ``"norm"`` (R's ``boot.ci``), and the seed; other keywords go to
+                :func:`lmmcore.bootMer` (``n_jobs``, ``show_progress``, ``use_u``...).
+
+        :meth:`conf_int` is the fixed effects alone with Satterthwaite t (or Wald)
+        intervals, as lmerTest.
+
+        Example:
+            >>> import lmmcore
+            >>> data = lmmcore.load_dataset("sleepstudy")
+            >>> res = lmmcore.fit("Reaction ~ Days + (Days | Subject)", data)
+            >>> res.confint(method="Wald").round(3).iloc[3:]
+                           2.5 %   97.5 %
+            .sigma           NaN      NaN
+            (Intercept)  238.029  264.781
+            Days           7.438   13.497
+        """
+        from lmmcore.confint import confint
+
+        return confint(self, parm, level, method, oldNames, nsim, boot_type, seed, **boot_kwargs)
+
+    # ---- interlace's names (see the README, "Coming from interlace") -----------------
+    @property
+    def fe_bse(self) -> pd.Series:
+        """interlace's name for :attr:`bse`."""
+        return self.bse
+
+    @property
+    def fe_pvalues(self) -> pd.Series:
+        """interlace's name for :attr:`pvalues` (Satterthwaite df, as lmerTest)."""
+        return self.pvalues
+
+    @property
+    def fe_cov(self) -> np.ndarray:
+        """interlace's name for :attr:`vcov`, as a plain (p, p) array."""
+        return self._vcov.copy()
+
+    @property
+    def fe_conf_int(self) -> pd.DataFrame:
+        """interlace's name for ``conf_int()``: 95% Satterthwaite t intervals."""
+        return self.conf_int()
 
     # ---- random effects ------------------------------------------------------------
     @cached_property
@@ -258,6 +350,19 @@ class LMMResult:
         return self.y - self.fittedvalues
 
     # ---- simulation & bootstrap ----------------------------------------------------
+    def simulate(self, nsim: int = 1, seed: SeedLike = None, use_u: bool = False) -> np.ndarray:
+        """Simulate ``nsim`` responses, (n, nsim); see :func:`lmmcore.simulate`.
+
+        Example:
+            >>> import lmmcore
+            >>> res = lmmcore.fit("Yield ~ 1 + (1 | Batch)", lmmcore.load_dataset("Dyestuff"))
+            >>> res.simulate(2, seed=1).shape
+            (30, 2)
+        """
+        from lmmcore.simulate import simulate
+
+        return simulate(self, nsim=nsim, seed=seed, use_u=use_u)
+
     def bootMer(
         self, statistic=None, B: int = 500, seed=None, show_progress: bool = False, **kwargs: Any
     ) -> BootResult:
@@ -279,6 +384,18 @@ class LMMResult:
             f"<LMMResult {self.formula!r}: {crit} {self.objective:.4f}, "
             f"nobs {self.nobs}, singular {self.is_singular}>"
         )
+
+
+def isSingular(result: LMMResult, tol: float = SINGULAR_TOL) -> bool:
+    """lme4's ``isSingular(m, tol = 1e-4)``, also interlace's: see :meth:`LMMResult.isSingular`.
+
+    Example:
+        >>> import lmmcore
+        >>> res = lmmcore.fit("Yield ~ 1 + (1 | Batch)", lmmcore.load_dataset("Dyestuff2"))
+        >>> lmmcore.isSingular(res)
+        True
+    """
+    return result.isSingular(tol)
 
 
 def _fmt(x: float, digits: int = 4) -> str:

@@ -10,8 +10,15 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from lmmcore.autora import DV, IV, SyntheticExperiment, VariableCollection, lmm_experiment
-from lmmcore.errors import DataError, FormulaError, SpecError
+from lmmcore.autora import (
+    DV,
+    IV,
+    SyntheticExperiment,
+    ValueType,
+    VariableCollection,
+    lmm_experiment,
+)
+from lmmcore.errors import DataError, FormulaError, LmmWarning, SpecError
 
 
 def shows(frame: pd.DataFrame, expected: str) -> None:
@@ -299,10 +306,88 @@ def test_noise_is_drawn_even_at_zero():
     assert out == rng.normal(0, 1.0, 1)[0]
 
 
-def test_capitalised_names_work():
-    exp = lmm_experiment("RT ~ X_i + (X_i|Subj)", {"X_i": 2.0}, {"Subj": {"X_i": 0.0}})
-    out = exp.ground_truth(pd.DataFrame({"X_i": [-0.5, 0.5], "Subj": ["a", "b"]}))
-    assert out["RT"].tolist() == [-1.0, 1.0]
+def test_capitalised_names():
+    cond = pd.DataFrame({"X_i": [-0.5, 0.5], "Xb": [1.0, 2.0], "Subj": ["a", "b"]})
+    for mode in ("exact", "corrected"):  # a random slope also gets its fixed effect
+        exp = lmm_experiment(
+            "RT ~ X_i + (X_i|Subj)", {"X_i": 2.0}, {"Subj": {"X_i": 0.0}}, mode=mode
+        )
+        assert exp.ground_truth(cond)["RT"].tolist() == [-1.0, 1.0]
+    # autora's fixed-part regex needs a lower-case first letter: Xb is read as "b"
+    with pytest.warns(LmmWarning, match=r"\['Xb'\] get no fixed effect.*mode='corrected'"):
+        exact = lmm_experiment("RT ~ Xb + (1|Subj)", {"Xb": 1.0}, {"Subj": {"Intercept": 0.0}})
+    assert exact.ground_truth(cond)["RT"].tolist() == [0.0, 0.0]
+    corrected = lmm_experiment(
+        "RT ~ Xb + (1|Subj)", {"Xb": 1.0}, {"Subj": {"Intercept": 0.0}}, mode="corrected"
+    )
+    assert corrected.ground_truth(cond)["RT"].tolist() == [1.0, 2.0]
+
+
+def test_one_plus_removal_exact_and_corrected():
+    """autora 2.2.0 gives 0, 0 here (its "1 + " removal turns x1 + x2 into xx2)."""
+    cond = pd.DataFrame({"x1": [1.0, 2.0], "x2": [10.0, 20.0], "g": ["a", "b"]})
+    spec = ("y ~ (x1 + x2|g)", {"x1": 1, "x2": 1}, {"g": {"x1": 0, "x2": 0}})
+    with pytest.warns(LmmWarning, match=r"as \['xx2'\].*\['x1', 'x2'\] get no fixed effect"):
+        exact = lmm_experiment(*spec)
+    assert exact.params["mode"] == "exact"
+    assert exact.ground_truth(cond)["y"].tolist() == [0.0, 0.0]
+    assert [iv.name for iv in exact.variables.independent_variables] == ["xx2", "g"]
+    corrected = lmm_experiment(*spec, mode="corrected")
+    assert corrected.ground_truth(cond)["y"].tolist() == [11.0, 22.0]
+    assert [iv.name for iv in corrected.variables.independent_variables] == ["x1", "x2", "g"]
+    again = corrected.factory_function(**corrected.params)
+    assert again.ground_truth(cond)["y"].tolist() == [11.0, 22.0]
+    with pytest.raises(SpecError, match="mode must be 'exact'"):
+        lmm_experiment("y ~ x", mode="lme4")
+
+
+def test_exact_mode_lists_autoras_variables_and_accepts_either_x():
+    formula, sds = "rt ~ 1 + (1|subject) + x1", {"subject": {"Intercept": 0.1}}
+    exp = lmm_experiment(formula, {"x1": 1.0}, sds)
+    # autora 2.2.0: _extract_variable_names gives ('rt', ['1', 'x1'], ['subject'])
+    assert [iv.name for iv in exp.variables.independent_variables] == ["1", "x1", "subject"]
+    x = [IV(name="x1", allowed_values=[0, 1]), IV(name="subject", allowed_values=[1, 2])]
+    assert lmm_experiment(formula, None, sds, X=x).variables.independent_variables == tuple(x)
+    as_autora = [IV(name="1", allowed_values=[1]), *x]
+    lmm_experiment(formula, None, sds, X=as_autora)
+    with pytest.raises(SpecError, match=r"X describes \['1', 'subject', 'x1'\]"):
+        lmm_experiment(formula, None, sds, X=as_autora, mode="corrected")
+
+
+def test_ground_truth_noise_can_be_overridden(subject_conditions):
+    exp = lmm_experiment("rt ~ x1 + (1|subject)", {"x1": 1.0}, {"subject": {"Intercept": 1.0}})
+    noisy = exp.ground_truth(subject_conditions, added_noise=0.5, random_state=3)
+    pd.testing.assert_frame_equal(noisy, exp.run(subject_conditions, 0.5, random_state=3))
+    assert not noisy.equals(exp.ground_truth(subject_conditions, random_state=3))
+    with pytest.raises(TypeError):  # keyword-only, as autora's partial(run, added_noise=0)
+        exp.ground_truth(subject_conditions, 0.5)
+
+
+def test_variables_match_autoras_objects():
+    iv = IV("x1", (0, 1))  # autora's positional order: name, value_range, allowed_values
+    assert iv.value_range == (0, 1) and iv.allowed_values is None
+    assert (iv.units, iv.type, iv.rescale, iv.is_covariate) == ("", ValueType.REAL, 1, False)
+    assert iv.type == "real" and iv.variable_label == "Independent Variable"
+    assert IV().name == "IV" and DV().name == "DV"
+    assert DV("y").variable_label == "Dependent Variable"
+    assert VariableCollection().covariates == ()
+    assert lmm_experiment("y ~ x").variables.covariates == ()
+
+
+def test_x_from_autoras_own_iv_objects_and_domain_array():
+    class AutoraIV:  # the attributes of autora.variable.IV
+        def __init__(self, name, allowed_values):
+            self.name, self.allowed_values = name, allowed_values
+            self.value_range, self.units, self.type = None, "", "real"
+            self.variable_label, self.rescale, self.is_covariate = "Independent Variable", 1, False
+
+    exp = lmm_experiment("y ~ x", {"x": 2.0}, X=[AutoraIV("x", np.linspace(0, 1, 3))])
+    assert exp.variables.independent_variables == (IV("x", allowed_values=[0.0, 0.5, 1.0]),)
+    dom = exp.domain()  # autora: the first variable's allowed values, shape (n, 1)
+    assert isinstance(dom, np.ndarray) and dom.shape == (3, 1)
+    assert exp.ground_truth(dom)["y"].tolist() == [0.0, 1.0, 2.0]
+    with pytest.raises(SpecError, match="list of IV objects"):
+        lmm_experiment("y ~ x", X=[3])
 
 
 def test_conditions_as_array_and_input_untouched():
@@ -352,11 +437,13 @@ def test_domain_grid_and_errors():
     exp = lmm_experiment(
         "y ~ x1 + x2", X=[IV("x1", allowed_values=[0, 1]), IV("x2", allowed_values=[5, 6, 7])]
     )
-    dom = exp.domain()
+    dom = exp.domain_grid()
     assert list(dom.columns) == ["x1", "x2"] and len(dom) == 6
     assert dom.iloc[1].tolist() == [0, 6]
     with pytest.raises(SpecError, match=r"allowed values .*\['x'\].*X=\[IV"):
         lmm_experiment("y ~ x").domain()
+    with pytest.raises(SpecError, match=r"allowed values .*\['x'\].*X=\[IV"):
+        lmm_experiment("y ~ x").domain_grid()
     with pytest.raises(SpecError, match=r"X describes \['z'\] but the formula uses \['x'\]"):
         lmm_experiment("y ~ x", X=[IV("z", allowed_values=[1])])
 
@@ -367,7 +454,10 @@ def test_plotter_one_iv_with_model():
             return 2.0 * frame["x"].to_numpy() + 0.1
 
     exp = lmm_experiment(
-        "y ~ x", {"Intercept": 1.0, "x": 2.0}, X=[IV("x", np.linspace(0, 1, 11))], name="lin"
+        "y ~ x",
+        {"Intercept": 1.0, "x": 2.0},
+        X=[IV("x", allowed_values=np.linspace(0, 1, 11))],
+        name="lin",
     )
     fig = exp.plotter(model=Model())
     assert isinstance(fig, go.Figure)

@@ -133,6 +133,36 @@ def test_percentile_interval_follows_boot_norm_inter():
     assert b.ci("perc", 0.9)[0].tolist() == [1.0, 19.0]
 
 
+def test_bootresult_from_estimates_alone(sleep):
+    """interlace's ``BootResult(estimates)``: names, t0 and status are optional."""
+    full = lmmcore.bootMer(sleep, B=40, seed=5)
+    alone = BootResult(full.estimates)
+    assert alone.names == [f"t{i}" for i in range(1, 7)] and alone.t0 is None
+    assert alone.status.tolist() == ["ok"] * 40 and alone.valid.all()
+    np.testing.assert_array_equal(alone.ci(level=0.9), full.ci(level=0.9))
+    # names and t0 without a status: every replicate counts (this used to crash)
+    named = BootResult(full.estimates, full.names, full.t0)
+    np.testing.assert_array_equal(named.ci("basic"), full.ci("basic"))
+    assert BootResult(np.arange(5.0)).estimates.shape == (5, 1)
+    with pytest.raises(BootstrapError, match="needs t0"):
+        alone.ci("norm")
+    with pytest.raises(BootstrapError, match="needs t0"):
+        alone.summary()
+    with pytest.raises(BootstrapError, match="3 names for 6"):
+        BootResult(full.estimates, ["a", "b", "c"])
+    with pytest.raises(BootstrapError, match="status has shape"):
+        BootResult(full.estimates, status=np.array(["ok"]))
+    with pytest.raises(BootstrapError, match="t0 has 1 values"):
+        BootResult(full.estimates, t0=[1.0])
+
+
+def test_simulate_method_is_the_function(sleep):
+    np.testing.assert_array_equal(sleep.simulate(3, seed=8), lmmcore.simulate(sleep, 3, seed=8))
+    np.testing.assert_array_equal(
+        sleep.simulate(nsim=2, seed=8, use_u=True), lmmcore.simulate(sleep, 2, 8, use_u=True)
+    )
+
+
 def test_same_numbers_for_any_chunking_and_workers(sleep):
     a = lmmcore.bootMer(sleep, B=120, seed=7, chunk_size=120)
     b = lmmcore.bootMer(sleep, B=120, seed=7, chunk_size=1)  # one column at a time
