@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -59,7 +60,9 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     pw.add_argument("spec", metavar="SPEC.json", help='{"spec": {...}, "design": {...}}')
-    pw.add_argument("--nsim", type=int, default=1000, help="simulations per design point")
+    pw.add_argument(
+        "--nsim", type=int, default=1000, help="simulations per design point (at most 1,000,000)"
+    )
     pw.add_argument(
         "--vary",
         action="append",
@@ -101,18 +104,39 @@ def _vary(items: Sequence[str]) -> dict[str, list[int]]:
     return out
 
 
+#: Largest spec file read (a spec with a design is a few kB).
+MAX_SPEC_BYTES = 1_000_000
+
+
 def _load(path: str) -> tuple[Any, Any]:
     from lmmcore.design import Design
     from lmmcore.spec import ModelSpec
 
     try:
-        text = Path(path).read_text()
+        p = Path(path)
+        size = p.stat().st_size
+        if size > MAX_SPEC_BYTES:
+            raise _Usage(
+                f"{path} is {size:,} bytes, more than the limit of {MAX_SPEC_BYTES:,} for a spec "
+                "file; export it again from the app or from ModelSpec.to_dict()."
+            )
+        raw = p.read_bytes()
     except OSError as exc:
         raise _Usage(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _Usage(
+            f"{path} is not UTF-8 text (byte {exc.start} cannot be decoded); save it as UTF-8."
+        ) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise _Usage(f"{path} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise _Usage(f"{path} is nested too deeply to be a spec file.") from None
+    except ValueError as exc:  # e.g. an integer of thousands of digits
+        raise _Usage(f"{path} holds a value that cannot be read: {exc}.") from None
     if not isinstance(data, dict) or "spec" not in data or "design" not in data:
         raise _Usage(
             f'{path}: expected {{"spec": {{...}}, "design": {{...}}}} at the top level; '
@@ -150,20 +174,47 @@ def _power(args: argparse.Namespace) -> int:
         "backend": backend,
         "show_progress": args.progress,
     }
+    requested = int(args.nsim)
     try:
         if vary:
             table = power_curve(spec, design, vary, **kw)
+            interrupted = bool(table.attrs.get("interrupted"))
         else:
-            table = power(spec, design, **kw).table.reset_index()
+            res = power(spec, design, **kw)
+            table = res.table.reset_index().assign(nsim=res.nsim)
+            interrupted = res.interrupted
     except LmmError as exc:
         raise _Usage(str(exc)) from None
+    n_points = (
+        len(
+            table.drop_duplicates(
+                [c for c in ("subjects", "items", "trials") if c in table.columns]
+            )
+        )
+        if vary
+        else 1
+    )
+    if interrupted:
+        # mark partial output: every row says how many simulations it rests on
+        table["complete"] = table["nsim"] >= requested
     if args.out:
         table.to_csv(args.out, index=False)
         print(f"wrote {len(table)} rows to {args.out}")
     else:
         cols = [c for c in ("subjects", "items", "trials") if c in table.columns]
         cols += ["effect", "quantity", "power", "ci_lower", "ci_upper", "n_valid", "n_failed"]
+        cols += ["nsim"] + (["complete"] if interrupted else [])
         print(table[cols].to_string(index=False))
+    if interrupted:
+        dims = [c for c in ("subjects", "items", "trials") if c in table.columns and vary]
+        done = len(table.drop_duplicates(dims)) if dims else 1
+        total = math.prod(len(v) for v in vary.values()) if vary else 1
+        print(
+            f"lmmcore power: interrupted: results for {done} of {total} design point(s); rows "
+            f"with complete=False rest on fewer than {requested} simulations (see 'nsim').",
+            file=sys.stderr,
+        )
+        return 130
     return 0
 
 

@@ -709,6 +709,10 @@ def parse_formula(
                 used.setdefault(n.name, None)
     if isinstance(groups, str):
         groups = [groups]
+    if groups is not None and not isinstance(groups, Sequence):
+        raise FormulaError(
+            f"groups must be a column name or a list of column names, got {groups!r}."
+        )
     for g in groups or ():
         g = _check_group_name(g)
         random.append(RandomTerm(Num(1.0), (g,), g, True))

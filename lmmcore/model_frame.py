@@ -188,7 +188,10 @@ def _label(v: Any) -> str:
 def factor_of(s: pd.Series, contrast: str = "treatment") -> FactorVar:
     """A factor from a column: its levels (categories in order, else sorted values)."""
     levels = _levels_of(s)
-    codes = pd.Categorical(s, categories=levels).codes.astype(np.int64)
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        codes = s.cat.set_categories(levels).cat.codes.to_numpy().astype(np.int64)
+    else:
+        codes = pd.Categorical(s, categories=levels).codes.astype(np.int64)
     values = tuple(v.item() if isinstance(v, np.generic) else v for v in levels)
     return FactorVar(codes, tuple(_label(v) for v in levels), values, contrast)
 

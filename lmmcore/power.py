@@ -747,7 +747,9 @@ def power_curve(
 
     ``vary`` maps ``subjects``/``items``/``trials`` to sizes; two entries give a 2-D grid
     (for a heatmap). Every design point uses the same ``seed`` (common random numbers),
-    which makes curves smoother. Other arguments as `power`.
+    which makes curves smoother. Other arguments as `power`. The column ``nsim`` gives the
+    simulations finished at each point; after Ctrl-C the curve stops, keeps the points
+    (and the part of a point) that finished, and ``frame.attrs["interrupted"]`` is True.
 
     Example:
         >>> from lmmcore import PRESETS
@@ -760,15 +762,23 @@ def power_curve(
     if not isinstance(vary, Mapping) or not vary:
         raise PowerError("vary must be a dict such as {'subjects': [10, 20, 40]}.")
     dims = list(vary)
+    points = list(itertools.product(*(list(vary[d]) for d in dims)))
+    designs = [_resize(design, dict(zip(dims, map(int, v), strict=True))) for v in points]
     frames = []
-    for values in itertools.product(*(list(vary[d]) for d in dims)):
-        sizes = dict(zip(dims, (int(v) for v in values), strict=True))
-        res = power(spec, _resize(design, sizes), **kwargs)
+    interrupted = False
+    for values, d in zip(points, designs, strict=True):
+        res = power(spec, d, **kwargs)
         t = res.table.reset_index()
-        for d, v in sizes.items():
-            t.insert(0, d, v)
+        for dim, v in reversed(list(zip(dims, values, strict=True))):
+            t.insert(0, dim, int(v))
+        t["nsim"] = res.nsim
         frames.append(t)
-    return pd.concat(frames, ignore_index=True)
+        if res.interrupted:
+            interrupted = True
+            break
+    out = pd.concat(frames, ignore_index=True)
+    out.attrs["interrupted"] = interrupted
+    return out
 
 
 @dataclass(frozen=True)

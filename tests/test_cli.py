@@ -159,3 +159,103 @@ def test_subprocess_entry_point(spec_file, tmp_path):
     bad.write_text(json.dumps({"spec": {**SPEC.to_dict(), "sigma": 0}, "design": {}}))
     r = subprocess.run([*cmd[:4], str(bad)], capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 2 and "field 'spec'" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_interrupt_stops_the_whole_curve_marks_partial_rows_and_exits_130(
+    spec_file, tmp_path, monkeypatch, capsys
+):
+    import importlib
+
+    pw = importlib.import_module("lmmcore.power")  # the module, not the function
+    real, calls = pw._run_chunk, []
+
+    def interrupt_fourth_chunk(*args):  # 100 simulations run as two chunks of 50
+        calls.append(args[1:3])
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(pw, "_run_chunk", interrupt_fourth_chunk)
+    out = tmp_path / "res.csv"
+    argv = [
+        "power",
+        str(spec_file),
+        "--nsim",
+        "100",
+        "--vary",
+        "subjects=4,8,12",
+        "--test",
+        "wald",
+        "--seed",
+        "1",
+        "--out",
+        str(out),
+    ]
+    with pytest.warns(UserWarning):
+        assert main(argv) == 130
+    df = pd.read_csv(out)
+    # point 1 finished, point 2 was cut after its first chunk, point 3 never started
+    assert df.groupby("subjects")["nsim"].first().to_dict() == {4: 100, 8: 50}
+    assert df.groupby("subjects")["complete"].first().to_dict() == {4: True, 8: False}
+    err = capsys.readouterr().err
+    assert "interrupted: results for 2 of 3 design point(s)" in err
+
+
+def test_a_real_sigint_exits_130(spec_file, tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "res.csv"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lmmcore.cli",
+            "power",
+            str(spec_file),
+            "--nsim",
+            "200000",
+            "--test",
+            "wald",
+            "--seed",
+            "1",
+            "--progress",
+            "--out",
+            str(out),
+        ],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    deadline = time.time() + 120
+    seen = ""
+    while "sim" not in seen and time.time() < deadline:  # the tqdm bar has started
+        seen += proc.stderr.read(1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    df = pd.read_csv(out)
+    assert not df["complete"].any() and (df["nsim"] < 200000).all()
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"\xff\xfe{\x00}", "not UTF-8 text"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"spec": ' + b"1" * 5001 + b', "design": {}}', "cannot be read"),
+        (b" " * 1_000_001, "more than the limit of 1,000,000"),
+    ],
+)
+def test_hostile_spec_files_exit_2_with_a_message(tmp_path, capsys, content, message):
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(content)
+    assert main(["power", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_nsim_beyond_the_cap_exits_2(spec_file, capsys):
+    assert main(["power", str(spec_file), "--nsim", "1000000000"]) == 2
+    assert "more than the limit of 1,000,000" in capsys.readouterr().err
