@@ -185,15 +185,6 @@ def _power(args: argparse.Namespace) -> int:
             interrupted = res.interrupted
     except LmmError as exc:
         raise _Usage(str(exc)) from None
-    n_points = (
-        len(
-            table.drop_duplicates(
-                [c for c in ("subjects", "items", "trials") if c in table.columns]
-            )
-        )
-        if vary
-        else 1
-    )
     if interrupted:
         # mark partial output: every row says how many simulations it rests on
         table["complete"] = table["nsim"] >= requested
