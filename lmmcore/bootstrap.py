@@ -16,14 +16,15 @@ import os
 import time
 import warnings
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 from threadpoolctl import threadpool_limits
 
+from lmmcore.backends import get_backend
 from lmmcore.engine import Responses, Solution
 from lmmcore.errors import BootstrapError, LmmWarning
 from lmmcore.limits import MAX_NSIM
@@ -217,6 +218,12 @@ def _result_for(result: LMMResult, resp: Responses, j: int, theta: np.ndarray) -
     return LMMResult(result.structure, eng, resp, j, sol, result.optimizer, result.REML)
 
 
+def _chunk(problem: tuple, start: int, stop: int, ss) -> tuple[np.ndarray, np.ndarray]:
+    """A backend's chunk function: ``problem`` is (result, statistic, use_u, p_out)."""
+    result, statistic, use_u, p_out = problem
+    return _run_chunk(result, start, stop, ss, statistic, use_u, p_out)
+
+
 def _run_chunk(
     result: LMMResult, start: int, stop: int, ss, statistic, use_u: bool, p_out: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -263,6 +270,7 @@ def bootMer(
     progress: Callable[[int, int], None] | None = None,
     chunk_size: int | None = None,
     use_u: bool = False,
+    backend: Any = None,
 ) -> BootResult:
     """Parametric bootstrap: simulate from the fit, refit, collect ``statistic``.
 
@@ -274,6 +282,9 @@ def bootMer(
             do not depend on ``n_jobs`` or ``chunk_size``.
         show_progress: show a tqdm progress bar.
         n_jobs: worker processes (-1: all cores).
+        backend: where chunks run, as for `lmmcore.power`: None (this process, or
+            ``n_jobs`` processes), "processes", "dask" with a Client, or a
+            `lmmcore.backends.Backend`; the numbers are the same on every backend.
         progress: callback ``progress(done, total)`` after each chunk (for the app).
         chunk_size: replicates per engine call (memory does not grow with B). Default: at
             most 2,000,000 simulated values; run in this process, a first chunk of 50, then
@@ -305,8 +316,9 @@ def bootMer(
     # big chunks amortise the per-iteration Python work; memory stays bounded
     chunk = int(chunk_size or min(2000, max(50, CHUNK_VALUES // result.nobs)))
     n_jobs = (os.cpu_count() or 1) if n_jobs == -1 else max(1, int(n_jobs))
-    if n_jobs > 1 and chunk_size is None:  # at least one chunk per worker
-        chunk = min(chunk, -(-B // n_jobs))
+    workers = getattr(backend, "n_jobs", n_jobs) if backend is not None else n_jobs
+    if workers > 1 and chunk_size is None:  # at least one chunk per worker
+        chunk = min(chunk, -(-B // workers))
     bounds = [(a, min(B, a + chunk)) for a in range(0, B, chunk)]
     est = np.full((B, t0.size), np.nan)
     status = np.full(B, "failed", dtype=object)
@@ -330,8 +342,11 @@ def bootMer(
         if progress is not None:
             progress(finished, B)
 
+    be = None if backend is None and n_jobs == 1 else get_backend(backend, n_jobs)
+    if be is not None and be.name == "local":
+        be = None
     try:
-        if n_jobs == 1 or len(bounds) == 1:
+        if be is None or len(bounds) == 1:
             # without a chunk_size: a small first chunk, then chunks sized to take about
             # CHUNK_SECONDS each (up to the memory cap), so that the progress bar moves and
             # an interrupt loses little; the numbers do not depend on the chunking
@@ -345,18 +360,12 @@ def bootMer(
                     size = int(min(chunk, max(FIRST_CHUNK, CHUNK_SECONDS / per_rep)))
                 a = b
         else:
-            with ProcessPoolExecutor(max_workers=n_jobs) as pool:
-                futs = {
-                    pool.submit(_run_chunk, result, a, b, ss, statistic, use_u, t0.size): (a, b)
-                    for a, b in bounds
-                }
-                try:
-                    for fut, (a, b) in futs.items():
-                        record(a, b, *fut.result())
-                except KeyboardInterrupt:
-                    for f in futs:
-                        f.cancel()
-                    raise
+            chunks = be.map(_chunk, (result, statistic, use_u, t0.size), bounds, ss)
+            try:
+                for (a, b), (vals, st) in chunks:
+                    record(a, b, vals, st)
+            finally:
+                chunks.close()  # cancels queued chunks on an interrupt or error
     except KeyboardInterrupt:
         interrupted = True
         warnings.warn(

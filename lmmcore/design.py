@@ -675,6 +675,44 @@ class Design:
                 changes["subjects"] = subjects
         return dataclasses.replace(self, **changes)
 
+    def preview(self, max_rows: int) -> tuple[Design, str | None]:
+        """A smaller design of at most ``max_rows`` rows for a quick look, and a note.
+
+        Subjects (in a nested design: top-level units) are cut first, in whole groups of
+        the between-subject cells, then items; every factor keeps all its levels. The note
+        says what was cut (None when nothing was).
+
+        Example:
+            >>> d, note = Design(10_000, 50).preview(100_000)
+            >>> d.subjects, note
+            (2000, 'Showing 2,000 of 10,000 subj and 50 of 50 item (100,000 of 500,000 rows).')
+        """
+        if self.n_rows <= max_rows:
+            return self, None
+        ratio = max_rows / self.n_rows
+        top, top_count = self.hierarchy[0]
+        step = self._cells(self._subject_factors_at(top))
+        # whole groups of between-subject cells, and at least two units (a random effect
+        # needs two levels)
+        n = min(top_count, max(step * math.ceil(2 / step), int(top_count * ratio) // step * step))
+        if self.nested is None:
+            small = self.with_size(subjects=n)
+        else:
+            small = self.with_size(nested={top: n})
+        if small.n_rows > max_rows and self.items is not None:
+            groups = self._cells(self._factors("between", "within_subject"))
+            if self.counterbalance:
+                groups *= self._cells(self._factors("within"))
+            items = max(
+                groups * math.ceil(2 / groups),
+                int(self.items * max_rows / small.n_rows) // groups * groups,
+            )
+            small = small.with_size(items=items)
+        units = f"{n:,} of {top_count:,} {top}"
+        if self.items is not None:
+            units += f" and {small.items:,} of {self.items:,} {self.item_col}"
+        return small, f"Showing {units} ({small.n_rows:,} of {self.n_rows:,} rows)."
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; `Design.from_dict` rebuilds the same design.
 

@@ -40,6 +40,8 @@ from functools import cached_property
 import numpy as np
 import scipy.sparse as sp
 
+from lmmcore.errors import DataError
+from lmmcore.limits import MAX_ENGINE_ENTRIES, fmt_bytes
 from lmmcore.structure import ModelStructure
 
 LOG2PI = np.log(2.0 * np.pi)
@@ -129,6 +131,22 @@ def small_lower_solve(L: np.ndarray, B: np.ndarray) -> np.ndarray:
     return X
 
 
+def check_dense_size(s: ModelStructure, first: int) -> None:
+    """Refuse a design whose dense cross-products (Z2'Z2 and Z1'Z2 when block ``first`` is
+    eliminated) would exceed `lmmcore.limits.MAX_ENGINE_ENTRIES`, before allocating them."""
+    b1 = s.blocks[first]
+    q2 = s.q - b1.q
+    entries = q2 * q2 + b1.nlevels * b1.k * q2
+    if entries > MAX_ENGINE_ENTRIES:
+        sizes = ", ".join(f"{b.name}: {b.nlevels:,} levels x {b.k}" for b in s.blocks)
+        raise DataError(
+            f"This model's random effects ({sizes}) need dense cross-products of "
+            f"{entries:,} numbers ({fmt_bytes(8 * entries)}), more than the limit of "
+            f"{MAX_ENGINE_ENTRIES:,} ({fmt_bytes(8 * MAX_ENGINE_ENTRIES)}). Use fewer levels "
+            "of the smaller grouping factors, or fewer random slopes on them."
+        )
+
+
 def _elimination_order(s: ModelStructure) -> list[int]:
     """Block order for the factorisation: first the block whose elimination leaves the
     cheapest dense remainder (L k q2^2 for the Schur update plus q2^3 / 3 for its Cholesky)."""
@@ -155,6 +173,7 @@ class Engine:
         # not always, lme4's first: the factor with most levels). Theta stays in lme4's
         # order outside the engine; inside, it is permuted to this block order.
         self.order = _elimination_order(s)
+        check_dense_size(s, self.order[0])
         self.blocks = [s.blocks[i] for i in self.order]
         self.theta_perm = np.concatenate(
             [np.arange(s.theta_slices[i].start, s.theta_slices[i].stop) for i in self.order]

@@ -17,3 +17,17 @@ def _clear_streamlit_caches():
     yield
     st.cache_data.clear()
     st.cache_resource.clear()
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "pool: runs the app's jobs on real worker processes (not inline)"
+    )
+
+
+@pytest.fixture(autouse=True)
+def _inline_app_jobs(request, monkeypatch):
+    """AppTest runs jobs in the test's thread (no worker processes to start), except in
+    tests marked ``pool``, which check the real worker pool."""
+    if request.node.get_closest_marker("pool") is None:
+        monkeypatch.setenv("LMMCORE_INLINE_JOBS", "1")

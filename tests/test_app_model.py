@@ -15,7 +15,8 @@ from streamlit.testing.v1 import AppTest
 
 import lmmcore
 from lmmcore.export import python_script, r_script
-from views._common import SEED_KEY
+from tests.apptest_utils import errors
+from views._common import APP_MAX_ROWS, SEED_KEY
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "app.py"
@@ -52,7 +53,7 @@ def test_defaults_render_and_preview_matches_direct_simulation():
     seed = at.session_state[SEED_KEY]
     direct = spec.simulate_data(design, seed)
     pd.testing.assert_frame_equal(at.session_state["sim_data"], direct)
-    assert any(f"{lmmcore.MAX_ROWS:,}" in m.value for m in at.markdown)  # the cap is shown
+    assert any(f"{APP_MAX_ROWS:,}" in m.value for m in at.markdown)  # the cap is shown
 
 
 @pytest.mark.parametrize("preset", [*lmmcore.PRESETS, "blank"])
@@ -112,7 +113,7 @@ def test_bad_formula_shows_error(formula, needle):
     at = small(open_model())
     at.text_input(key="md_formula").set_value(formula).run()
     assert not at.exception, at.exception
-    assert at.error and needle in at.error[0].value
+    assert at.error and needle in errors(at)[0]
 
 
 def test_negative_sd_shows_error():
@@ -121,7 +122,7 @@ def test_negative_sd_shows_error():
     at.session_state["md_gen"] += 1  # fresh editors read the stored values
     at.run()
     assert not at.exception, at.exception
-    assert at.error and "negative" in at.error[0].value
+    assert at.error and "negative" in errors(at)[0]
 
 
 def test_non_pd_correlation_shows_error():
@@ -131,17 +132,17 @@ def test_non_pd_correlation_shows_error():
     at.session_state["md_gen"] += 1
     at.run()
     assert not at.exception, at.exception
-    assert at.error and "positive semi-definite" in at.error[0].value
+    assert at.error and "positive semi-definite" in errors(at)[0]
 
 
 def test_negative_sigma_and_too_large_design_show_errors():
     at = open_model()
     at.number_input(key="md_sigma").set_value(-1.0).run()
-    assert not at.exception and at.error and "sigma" in at.error[0].value
+    assert not at.exception and at.error and "sigma" in errors(at)[0]
     at.number_input(key="md_sigma").set_value(200.0)
     at.number_input(key="md_subjects").set_value(1_000_000).run()
     assert not at.exception, at.exception
-    assert at.error and "limit" in at.error[0].value
+    assert at.error and "limit" in errors(at)[0]
 
 
 def test_fit_simulated_dataset_shows_truth_on_fit_bootstrap():

@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from streamlit.testing.v1 import AppTest
 
 import lmmcore
+from tests.apptest_utils import errors
 from views._common import SEED_KEY
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,6 +48,7 @@ def test_switching_dataset_resets_formula():
     assert at.text_input(key="formula").value == lmmcore.datasets.DATASETS["Penicillin"][2]
 
 
+@pytest.mark.pool  # through the real worker pool
 def test_fit_sleepstudy_matches_direct_fit():
     at = fit_sleepstudy(open_page(YOUR_DATA))
     res = at.session_state["fit_result"]
@@ -70,7 +73,7 @@ def test_bad_formula_shows_error_not_exception():
     at = open_page(YOUR_DATA)
     at.text_input(key="formula").set_value("Reaction ~ Days + (Days | Subject").run()
     fit_sleepstudy(at)
-    assert at.error and "parenthes" in at.error[0].value
+    assert at.error and "parenthes" in errors(at)[0]
     assert "fit_result" not in at.session_state
 
 
@@ -78,18 +81,8 @@ def test_unknown_column_shows_error():
     at = open_page(YOUR_DATA)
     at.text_input(key="formula").set_value("Reaction ~ Dayz + (1 | Subject)").run()
     fit_sleepstudy(at)
-    assert at.error and "Dayz" in at.error[0].value
+    assert at.error and "Dayz" in errors(at)[0]
     assert "fit_result" not in at.session_state
-
-
-def test_csv_problems_messages():
-    from views.your_data import csv_problems
-
-    df = pd.DataFrame({"y": ["1", "x", None, "2"], "g": ["a", "a", "b", None]})
-    msgs = csv_problems(df, "y ~ 1 + (1 | g)")
-    assert any("2 of 4 rows have missing values" in m and "y (1)" in m for m in msgs)
-    assert any("must be numeric" in m and "'x'" in m for m in msgs)
-    assert csv_problems(df.dropna().assign(y=[1.0, 2.0]), "y ~ 1 + (1 | g)") == []
 
 
 def test_fit_bootstrap_without_fit_says_so():

@@ -9,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import lmmcore
+from tests.apptest_utils import errors
 from views._common import SEED_KEY
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,10 +28,6 @@ def open_page(small: bool = False) -> AppTest:
     at.switch_page(POWER).run()
     assert not at.exception, at.exception
     return at
-
-
-def errors(at: AppTest) -> list[str]:
-    return [e.value for e in at.error]
 
 
 def test_power_page_renders_defaults_with_p1_fallback():
@@ -130,7 +127,7 @@ def test_partial_results_kept_when_a_point_fails(monkeypatch):
 
     calls = []
 
-    def fake(*args):
+    def fake(*args, **kwargs):
         calls.append(args)
         if len(calls) == 2:
             raise KeyboardInterrupt

@@ -170,7 +170,14 @@ def test_same_numbers_for_any_chunking_and_workers(sleep):
     d = lmmcore.bootMer(sleep, B=120, seed=7, n_jobs=2)  # split in one chunk per worker
     calls = []
     e = lmmcore.bootMer(sleep, B=120, seed=7, progress=lambda i, n: calls.append((i, n)))
-    for other in (b, c, d, e):
+    from dask.distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=False) as cluster,
+        Client(cluster) as client,
+    ):
+        f = lmmcore.bootMer(sleep, B=120, seed=7, chunk_size=40, backend=client)
+    for other in (b, c, d, e, f):
         np.testing.assert_array_equal(a.estimates, other.estimates)
     # sequential default: a first chunk of 50, then chunks sized by the time it took
     assert calls[0] == (50, 120) and calls[-1] == (120, 120)

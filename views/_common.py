@@ -13,12 +13,49 @@ Example:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import streamlit as st
 
+import lmmcore
+
 DEFAULT_SEED = 20211
 SEED_KEY = "seed"
+#: Largest design (rows of one simulated data set) the app builds: every action on it
+#: (preview, fit, bootstrap, power) then stays within the server's memory. The library and
+#: the CLI allow up to lmmcore.MAX_ROWS.
+APP_MAX_ROWS = 500_000
+#: Largest subjects or items count a URL may ask for.
+URL_MAX_COUNT = 100_000
+QUERY_NOTES_KEY = "query_notes"
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]<>#|~$:])")
+
+
+def escape_markdown(text: str) -> str:
+    r"""``text`` escaped so that Streamlit shows it literally (``__import__``, ``X_i``, ``:x:``).
+
+    Example:
+        >>> escape_markdown("X_i ~ __init__ `x`")
+        'X\\_i \\~ \\_\\_init\\_\\_ \\`x\\`'
+    """
+    return _MARKDOWN.sub(r"\\\1", str(text))
+
+
+def show_error(message: object) -> None:
+    """``st.error`` with the message (an exception or text) shown literally."""
+    st.error(escape_markdown(str(message)))
+
+
+def check_app_design(design: lmmcore.Design) -> lmmcore.Design:
+    """Refuse designs above the app's size limit (a DesignError naming the size)."""
+    if design.n_rows > APP_MAX_ROWS:
+        raise lmmcore.DesignError(
+            f"This design has {design.n_rows:,} rows; the app works on designs of at most "
+            f"{APP_MAX_ROWS:,} rows. Use fewer subjects, items or trials, or run larger "
+            "designs with lmmcore in Python or the command line (`lmmcore power`)."
+        )
+    return design
 
 
 @dataclass(frozen=True)
@@ -72,26 +109,47 @@ def read_query_params() -> None:
     """Once per session, before any widget exists: apply ``?preset=&seed=&subjects=&items=``.
 
     The Model & design page writes these parameters, so a copied link reproduces its view.
-    Values that don't parse are ignored.
+    Values that do not parse, or ask for more than the app allows, are not used, and
+    ``st.session_state["query_notes"]`` says which (the page shows it in one line).
     """
     ss = st.session_state
     if ss.get(QUERY_DONE_KEY):
         return
     ss[QUERY_DONE_KEY] = True
     qp = st.query_params
+    notes: list[str] = []
 
-    def _int(name: str) -> int | None:
-        try:
-            v = int(qp.get(name, ""))
-        except ValueError:
+    def _int(name: str, hi: int) -> int | None:
+        raw = qp.get(name)
+        if raw is None:
             return None
-        return v if v >= 0 else None
+        text = str(raw)[:40]
+        if not re.fullmatch(r"\d{1,12}", text) or not 0 < int(text) <= hi:
+            notes.append(f"{name}={text!r} (a whole number from 1 to {hi:,})")
+            return None
+        return int(text)
 
-    seed = _int("seed")
-    if seed is not None and seed <= 2**32 - 1:
-        ss[SEED_KEY] = seed
+    raw_seed = qp.get("seed")
+    if raw_seed is not None:
+        text = str(raw_seed)[:40]
+        if re.fullmatch(r"\d{1,10}", text) and int(text) <= 2**32 - 1:
+            ss[SEED_KEY] = int(text)
+        else:
+            notes.append(f"seed={text!r} (a whole number from 0 to {2**32 - 1:,})")
     preset = qp.get("preset")
-    if preset:
-        ss["md_preset"] = preset  # the page ignores names it does not know
-        sizes = {"md_subjects": _int("subjects"), "md_items": _int("items")}
-        ss["md_query_sizes"] = {k: v for k, v in sizes.items() if v}
+    sizes = {
+        "md_subjects": _int("subjects", URL_MAX_COUNT),
+        "md_items": _int("items", URL_MAX_COUNT),
+    }
+    if preset is not None:
+        if preset in lmmcore.PRESETS or preset == "blank":
+            ss["md_preset"] = preset
+        else:
+            notes.append(f"preset={str(preset)[:40]!r} (one of {', '.join(lmmcore.PRESETS)})")
+    ss["md_query_sizes"] = {k: v for k, v in sizes.items() if v}
+    if notes:
+        ss[QUERY_NOTES_KEY] = (
+            "The link asked for values the app cannot use, so the defaults are shown instead: "
+            + "; ".join(notes)
+            + "."
+        )

@@ -6,12 +6,16 @@ Reads ``st.session_state["fit_result"]`` (set on "Your data") and keeps the boot
 
 from __future__ import annotations
 
+import warnings
+
 import pandas as pd
 import streamlit as st
 
 import lmmcore
+from lmmcore.limits import work_budget
 from lmmcore.plots import bootstrap_histograms
-from views._common import DEFAULT_SEED, SEED_KEY, page_header
+from views._common import DEFAULT_SEED, SEED_KEY, page_header, show_error
+from views._jobs import Interrupts, PoolBackend, heartbeat
 
 PURPOSE = (
     "Bootstrap the fitted model: simulate new data from it, refit, and see how well the"
@@ -28,20 +32,40 @@ METHODS = {
 
 
 def run_bootstrap(result, B: int, seed: int) -> None:
+    """bootMer on the app's worker processes, in about 20 chunks (a moving bar; Stop kills
+    the workers and keeps the replicates that finished)."""
+    try:
+        work_budget(B * result.nobs, f"A bootstrap of {B:,} replicates")
+    except lmmcore.LmmError as e:
+        show_error(e)
+        return
     bar = st.progress(0.0, text=f"Bootstrapping: 0 of {B} replicates")
+    clock = st.empty()
+    stops = Interrupts()
 
     def progress(done: int, total: int) -> None:
         bar.progress(done / total, text=f"Bootstrapping: {done} of {total} replicates")
 
     try:
-        boot = lmmcore.bootMer(result, B=B, seed=seed, progress=progress)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", lmmcore.errors.LmmWarning)  # shown on the page
+            boot = lmmcore.bootMer(
+                result,
+                B=B,
+                seed=seed,
+                progress=stops.wrap(progress),
+                chunk_size=max(25, -(-B // 20)),
+                backend=PoolBackend(stops.wrap(heartbeat(clock, "Working; press Stop to cancel"))),
+            )
     except lmmcore.LmmError as e:
-        st.error(str(e))
+        show_error(e)
         return
     finally:
         bar.empty()
-    st.session_state[BOOT_KEY] = boot
+        clock.empty()
+    st.session_state[BOOT_KEY] = boot  # after a Stop: the replicates that finished
     st.session_state["boot_seed"] = seed
+    stops.reraise()
 
 
 def show_bootstrap(boot, method: str, level: float, truth=None) -> None:
@@ -63,7 +87,7 @@ def show_bootstrap(boot, method: str, level: float, truth=None) -> None:
         table = boot.ci_frame(method, level)
         ci = table.to_numpy()
     except lmmcore.LmmError as e:
-        st.error(str(e))
+        show_error(e)
         return
     st.subheader(f"{100 * level:g} % confidence intervals ({METHODS[method].lower()})")
     st.session_state["boot_ci"] = table

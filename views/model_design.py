@@ -9,7 +9,6 @@ effects in ``["truth"]`` for "Fit & bootstrap".
 from __future__ import annotations
 
 import json
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -17,7 +16,16 @@ import streamlit as st
 
 import lmmcore
 from lmmcore.plots import condition_labels, drawn_effects_plot, group_means_plot, spaghetti_plot
-from views._common import DEFAULT_SEED, SEED_KEY, page_header
+from views._common import (
+    APP_MAX_ROWS,
+    DEFAULT_SEED,
+    QUERY_NOTES_KEY,
+    SEED_KEY,
+    check_app_design,
+    page_header,
+    show_error,
+)
+from views._jobs import fit_with_warnings, heartbeat, run_job
 
 PURPOSE = (
     "Specify the model in lme4 syntax and the study design (subjects, items, within- and "
@@ -25,6 +33,9 @@ PURPOSE = (
 )
 BLANK = "blank"
 PREVIEW_ROWS = 10
+#: Largest simulated dataset drawn for the preview; larger designs are previewed on their
+#: first subjects (the page says so). Power, fits and exports use the whole design.
+PREVIEW_MAX_ROWS = 50_000
 MAX_SUBJECT_LINES = 60
 
 # The "blank" starting point: one two-level factor within subjects and items.
@@ -75,8 +86,9 @@ def _corr_dict(terms: list[str], corr) -> dict[str, float]:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def formula_terms(formula: str, design_json: str, seed: int):
-    """(fixed-effect names, {group: random terms}) of the formula on the design's conditions."""
-    design = lmmcore.Design.from_dict(json.loads(design_json))
+    """(fixed-effect names, {group: random terms}) of the formula on the design's conditions
+    (a preview-sized version: the names do not depend on the numbers of units)."""
+    design = lmmcore.Design.from_dict(json.loads(design_json)).preview(PREVIEW_MAX_ROWS)[0]
     data = design.conditions(seed)
     resp = lmmcore.parse_formula(formula).response
     if resp not in data.columns:
@@ -90,9 +102,13 @@ def formula_terms(formula: str, design_json: str, seed: int):
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def simulate_preview(spec_json: str, design_json: str, seed: int):
-    """One dataset (as ``spec.simulate_data(design, seed)``) and the random effects drawn."""
+    """One dataset (as ``spec.simulate_data(design, seed)``) and the random effects drawn.
+
+    Entries are bounded by the preview's row cap, so the cache holds at most 16 x
+    `PREVIEW_MAX_ROWS` rows whatever the design."""
     spec = lmmcore.ModelSpec.from_dict(json.loads(spec_json))
     design = lmmcore.Design.from_dict(json.loads(design_json))
+    check_app_design(design)
     data = spec.simulate_data(design, seed)
     _, effects = spec.simulate(data.drop(columns=[spec.response]), 1, seed, return_effects=True)
     return data, effects
@@ -115,8 +131,9 @@ def design_inputs(base: lmmcore.Design) -> lmmcore.Design | None:
         items = c2.number_input("Items", min_value=1, step=1, key="md_items")
     try:
         design = base.with_size(subjects=int(subjects), items=None if items is None else int(items))
+        check_app_design(design)
     except lmmcore.LmmError as e:
-        st.error(str(e))
+        show_error(e)
         return None
     if base.factors:
         st.dataframe(
@@ -132,7 +149,7 @@ def design_inputs(base: lmmcore.Design) -> lmmcore.Design | None:
             hide_index=True,
         )
     st.markdown(
-        f"**{design.summary()}**. Designs are capped at {lmmcore.MAX_ROWS:,} rows "
+        f"**{design.summary()}**. The app works on designs of up to {APP_MAX_ROWS:,} rows "
         f"(this one has {design.n_rows:,})."
     )
     explain(
@@ -242,19 +259,28 @@ def show_preview(spec: lmmcore.ModelSpec, design: lmmcore.Design, data, effects)
 
 
 def fit_simulated(spec: lmmcore.ModelSpec, data: pd.DataFrame) -> None:
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            with st.spinner("Fitting…"):
-                result = lmmcore.fit(spec.formula, data)
-        except lmmcore.LmmError as e:
-            st.error(str(e))
-            return
+    """Fit the previewed dataset on a worker process (stoppable)."""
+    clock = st.empty()
+    try:
+        with st.spinner("Fitting…"):
+            result, caught = run_job(
+                fit_with_warnings,
+                spec.formula,
+                data,
+                True,
+                what="The fit",
+                tick=heartbeat(clock, "Fitting; press Stop to cancel"),
+            )
+    except lmmcore.LmmError as e:
+        show_error(e)
+        return
+    finally:
+        clock.empty()
     ss = st.session_state
     ss["fit_result"] = result
     ss["fit_data"] = data
     ss["fit_source"] = "simulated"
-    ss["fit_warnings"] = [str(w.message) for w in caught]
+    ss["fit_warnings"] = caught
     ss["truth"] = dict(spec.fixed)
     ss.pop("boot_result", None)
 
@@ -274,6 +300,8 @@ def sync_query_params(preset: str, seed: int) -> None:
 
 page_header("Model & design", PURPOSE)
 ss = st.session_state
+if QUERY_NOTES_KEY in ss:
+    st.warning(ss.pop(QUERY_NOTES_KEY))
 options = [*lmmcore.PRESETS, BLANK]
 if ss.get("md_preset") not in options:
     ss["md_preset"] = "P1"
@@ -311,7 +339,7 @@ design_json = json.dumps(design.to_dict())
 try:
     names, groups = formula_terms(formula, design_json, seed)
 except lmmcore.LmmError as e:
-    st.error(str(e))
+    show_error(e)
     st.stop()
 
 c1, c2 = st.columns([1, 2])
@@ -328,15 +356,18 @@ explain(
     "standard deviation (not a variance), and how those deviations correlate. **Residual "
     "SD**: the trial-to-trial noise left over."
 )
+shown, preview_note = design.preview(PREVIEW_MAX_ROWS)
 try:
     spec = lmmcore.ModelSpec(formula, fixed, random, float(sigma), contrasts=base_spec.contrasts)
-    data, effects = simulate_preview(json.dumps(spec.to_dict()), design_json, seed)
+    data, effects = simulate_preview(json.dumps(spec.to_dict()), json.dumps(shown.to_dict()), seed)
 except lmmcore.LmmError as e:
-    st.error(str(e))
+    show_error(e)
     st.stop()
 
 ss["spec"], ss["design"], ss["sim_data"], ss["sim_seed"] = spec, design, data, seed
 ss["sim_effects"] = effects
+if preview_note:
+    st.info(f"{preview_note} Power, fits and exports use the whole design.")
 show_preview(spec, design, data, effects)
 
 st.subheader("Fit the model to this dataset")

@@ -11,24 +11,23 @@ from __future__ import annotations
 import contextvars
 import itertools
 import json
-import os
 import re
 import warnings
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 
 import pandas as pd
 import streamlit as st
 
 import lmmcore
-from lmmcore.backends import ProcessBackend
+from lmmcore.limits import MAX_WORK, work_budget
 from lmmcore.power_plots import (
     diagnostics_table,
     power_curve_figure,
     power_heatmap_figure,
     smallest_size,
 )
-from views._common import page_header
+from views._common import check_app_design, page_header, show_error
+from views._jobs import PoolBackend, heartbeat
 
 PURPOSE = (
     "Estimate power by simulation across numbers of subjects and items, and draw the power curve."
@@ -39,8 +38,8 @@ WARN_KEY = "power_warnings"
 DEFAULT_PRESET = "P1"
 DEFAULT_NSIM = 1000
 EXTRA_NSIM = 1000
-#: Largest number of simulated observations in one run: nsim x (rows summed over points).
-MAX_SIMULATED_ROWS = 50_000_000
+#: Largest number of simulated observations in one action: nsim x (rows summed over points).
+MAX_SIMULATED_ROWS = MAX_WORK
 TEST_LABELS = {
     "satterthwaite": "Satterthwaite t test (recommended)",
     "wald": "Wald z test (fast; anticonservative with few subjects/items)",
@@ -48,10 +47,6 @@ TEST_LABELS = {
     "lrt": "Likelihood-ratio test (slower: one extra fit per effect)",
 }
 VARY_OPTIONS = ("subjects", "items", "subjects and items")
-
-#: Set by the page around a call of `power_point`, so that a computation (not a cache hit)
-#: can report progress within a design point. Not part of the cache key.
-_PROGRESS: list[Callable[[int, int], None] | None] = [None]
 
 
 # ----------------------------------------------------------------------------- computing
@@ -81,17 +76,6 @@ def _design_json(design: lmmcore.Design) -> str:
     return json.dumps(design.to_dict(), sort_keys=True)
 
 
-#: simulated observations (nsim x rows) above which a design point runs in processes
-PARALLEL_WORK = 500_000
-
-
-@st.cache_resource(show_spinner=False)
-def _warm_pool() -> ProcessBackend:
-    """One process pool for the server's lifetime: workers start (and load lmmcore) once."""
-    jobs = os.cpu_count() or 1
-    return ProcessBackend(jobs, ProcessPoolExecutor(max_workers=jobs))
-
-
 @st.cache_data(show_spinner=False, max_entries=500)
 def power_point(
     spec_json: str,
@@ -102,14 +86,15 @@ def power_point(
     alpha: float,
     seed: int,
     effects: tuple[str, ...],
+    _progress: Callable[[int, int], None] | None = None,
+    _tick: Callable[[], None] | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
     """Power at one design point: (the `PowerResult.table` with the sizes and ``nsim`` as
-    columns, the warnings raised). The same call as one point of `lmmcore.power_curve`."""
+    columns, the warnings raised). The same call as one point of `lmmcore.power_curve`;
+    its simulations run on the app's worker processes (``_progress`` and ``_tick`` report
+    from this thread and are not part of the cache key; entries are a few kB each)."""
     spec = lmmcore.ModelSpec.from_dict(json.loads(spec_json))
     design = lmmcore.Design.from_dict(json.loads(design_json)).with_size(**dict(point))
-    # big points use every core, on a pool kept warm between runs; the numbers do not
-    # depend on it (one seed stream per simulation)
-    backend = _warm_pool() if nsim * design.n_rows >= PARALLEL_WORK else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         res = lmmcore.power(
@@ -120,8 +105,8 @@ def power_point(
             test=test,
             effects=list(effects) or None,
             seed=seed,
-            backend=backend,
-            progress=_PROGRESS[0],
+            backend=PoolBackend(_tick),
+            progress=_progress,
         )
     table = res.table.reset_index()
     for dim, value in reversed(point):
@@ -131,15 +116,15 @@ def power_point(
     return table, msgs
 
 
-def _outside_cache(update: Callable[[int, int], None]) -> Callable[[int, int], None]:
-    """Wrap a progress-bar update so that it runs in the caller's context.
+def _outside_cache(update: Callable[..., None]) -> Callable[..., None]:
+    """Wrap a progress update so that it runs in the caller's context.
 
     Streamlit records st.* calls made while a cached function runs and replays them on
     cache hits; running the update in a context copied before the call keeps it out of
     that record (the bar is the caller's, and is emptied after the run).
     """
     ctx = contextvars.copy_context()
-    return lambda done, total: ctx.run(update, done, total)
+    return lambda *args: ctx.run(update, *args)
 
 
 def design_points(vary: dict[str, list[int]]) -> list[tuple[tuple[str, int], ...]]:
@@ -148,9 +133,14 @@ def design_points(vary: dict[str, list[int]]) -> list[tuple[tuple[str, int], ...
     return [tuple(zip(dims, vals, strict=True)) for vals in itertools.product(*vary.values())]
 
 
-def simulated_rows(design: lmmcore.Design, points, nsim: int) -> int:
-    """nsim x the rows of all design points (raises a DesignError for a bad size)."""
-    return nsim * sum(design.with_size(**dict(p)).n_rows for p in points)
+def simulated_rows(design: lmmcore.Design, points, nsim: int, what: str = "This run") -> int:
+    """nsim x the rows of all design points, checked against the app's budget (the same
+    check for a first run, a heatmap and "add more simulations"); raises a DesignError for
+    a bad size and a DataError over budget."""
+    for p in points:
+        check_app_design(design.with_size(**dict(p)))
+    rows = nsim * sum(design.with_size(**dict(p)).n_rows for p in points)
+    return work_budget(rows, what)
 
 
 def run_curve(settings: dict, bar) -> None:
@@ -159,6 +149,7 @@ def run_curve(settings: dict, bar) -> None:
     frames: list[pd.DataFrame] = []
     msgs: list[str] = []
     n = len(points)
+    clock = st.empty()
     try:
         for i, point in enumerate(points):
             label = ", ".join(f"{v} {d}" for d, v in point)
@@ -170,20 +161,18 @@ def run_curve(settings: dict, bar) -> None:
                     text=f"Design point {i + 1} of {n}: {label} ({done}/{total} simulations)",
                 )
 
-            _PROGRESS[0] = _outside_cache(within)
-            try:
-                table, w = power_point(
-                    settings["spec_json"],
-                    settings["design_json"],
-                    point,
-                    settings["nsim"],
-                    settings["test"],
-                    settings["alpha"],
-                    settings["seed"],
-                    settings["effects"],
-                )
-            finally:
-                _PROGRESS[0] = None
+            table, w = power_point(
+                settings["spec_json"],
+                settings["design_json"],
+                point,
+                settings["nsim"],
+                settings["test"],
+                settings["alpha"],
+                settings["seed"],
+                settings["effects"],
+                _progress=_outside_cache(within),
+                _tick=_outside_cache(heartbeat(clock, "Working; press Stop to cancel")),
+            )
             frames.append(table)
             msgs.extend(w)
         bar.progress(1.0, text="Done")
@@ -193,6 +182,7 @@ def run_curve(settings: dict, bar) -> None:
             st.session_state[RUN_KEY] = {**settings, "complete": len(frames) == n}
             st.session_state[WARN_KEY] = list(dict.fromkeys(msgs))
         bar.empty()
+        clock.empty()
 
 
 # ----------------------------------------------------------------------------- page
@@ -293,17 +283,15 @@ def settings_form(spec, design) -> dict | None:
         st.error(str(exc))
         return None
     points = design_points(vary)
-    rows = simulated_rows(design, points, nsim)  # DesignError -> st.error by the caller
+    try:
+        rows = simulated_rows(design, points, nsim)
+    except lmmcore.LmmError as exc:
+        show_error(exc)
+        return None
     st.caption(
         f"{len(points)} design point(s) x {nsim:,} simulations = {rows:,} simulated "
         f"observations (cap: {MAX_SIMULATED_ROWS:,})."
     )
-    if rows > MAX_SIMULATED_ROWS:
-        st.error(
-            f"This run would simulate {rows:,} observations, more than the cap of "
-            f"{MAX_SIMULATED_ROWS:,}. Use fewer simulations or fewer/smaller design points."
-        )
-        return None
     if test in ("kr", "lrt"):
         st.info(f"{TEST_LABELS[test]}: expect this run to take several times longer.")
     return {
@@ -410,10 +398,18 @@ def extend_controls(df: pd.DataFrame, run: dict) -> None:
     )
     if not clicked:
         return
+    try:  # the same budget as a first run, for the whole (longer) point
+        simulated_rows(
+            lmmcore.Design.from_dict(json.loads(run["design_json"])),
+            [point],
+            current + EXTRA_NSIM,
+            f"Adding {EXTRA_NSIM:,} simulations at {label}",
+        )
+    except lmmcore.LmmError as exc:
+        show_error(exc)
+        return
     bar = st.progress(0.0, text=f"{label}: adding {EXTRA_NSIM:,} simulations")
-    _PROGRESS[0] = _outside_cache(
-        lambda done, total: bar.progress(done / total, text=f"{done}/{total}")
-    )
+    clock = st.empty()
     try:
         table, w = power_point(
             run["spec_json"],
@@ -424,10 +420,14 @@ def extend_controls(df: pd.DataFrame, run: dict) -> None:
             run["alpha"],
             run["seed"],
             run["effects"],
+            _progress=_outside_cache(
+                lambda done, total: bar.progress(done / total, text=f"{done}/{total}")
+            ),
+            _tick=_outside_cache(heartbeat(clock, "Working; press Stop to cancel")),
         )
     finally:
-        _PROGRESS[0] = None
         bar.empty()
+        clock.empty()
     rest = df.loc[~mask]
     new = pd.concat([rest, table], ignore_index=True).sort_values([*dims], kind="stable")
     st.session_state[CURVE_KEY] = new.reset_index(drop=True)
@@ -458,7 +458,7 @@ def main() -> None:
         target = float(st.session_state.get("power_target", 0.8))
         show_results(target)
     except lmmcore.LmmError as exc:
-        st.error(str(exc))
+        show_error(exc)
 
 
 if __name__ == "__main__":

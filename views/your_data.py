@@ -1,13 +1,12 @@
 """Page "Your data": pick an example data set or upload a CSV, and fit a model to it.
 
 The fitted model is kept in ``st.session_state["fit_result"]`` (with the data in
-``"fit_data"``) for the "Fit & bootstrap" page.
+``"fit_data"``) for the "Fit & bootstrap" page, with ``"fit_inputs"``, the inputs that made
+it: the page shows a fit only while the data, formula and REML setting on screen are the
+ones it was made with. Fits run on the app's worker processes (`views._jobs`).
 """
 
 from __future__ import annotations
-
-import io
-import warnings
 
 import pandas as pd
 import streamlit as st
@@ -15,7 +14,8 @@ import streamlit as st
 import lmmcore
 from lmmcore.datasets import DATASETS
 from lmmcore.plots import random_effects_plot, residual_plot
-from views._common import page_header
+from views._common import APP_MAX_ROWS, page_header, show_error
+from views._jobs import fit_with_warnings, heartbeat, run_job
 
 PURPOSE = (
     "Upload pilot data, fit your model to it, and use the estimates as the starting point "
@@ -27,44 +27,10 @@ SOURCE_EXAMPLE = "Example data set"
 SOURCE_UPLOAD = "Upload a CSV"
 
 
-@st.cache_data(show_spinner=False)
-def read_csv(raw: bytes) -> pd.DataFrame:
-    """Parse uploaded CSV bytes (cached on the bytes)."""
-    return pd.read_csv(io.BytesIO(raw))
-
-
-def csv_problems(data: pd.DataFrame, formula: str) -> list[str]:
-    """Problems with the data for this formula that the user must fix, as messages."""
-    try:
-        parsed = lmmcore.parse_formula(formula)
-    except lmmcore.LmmError:
-        return []  # fit() reports formula errors with its own message
-    cols = [c for c in data.columns if c in parsed.columns]
-    missing = [c for c in parsed.columns if c not in data.columns]
-    out = []
-    if missing:
-        out.append(
-            f"The formula names column(s) not in the data: {', '.join(sorted(missing))}. "
-            f"The data has: {', '.join(map(str, data.columns))}."
-        )
-    if cols:
-        na = data[cols].isna()
-        n_rows = int(na.any(axis=1).sum())
-        if n_rows:
-            which = ", ".join(f"{c} ({int(na[c].sum())})" for c in cols if na[c].any())
-            out.append(
-                f"{n_rows} of {len(data)} rows have missing values in the model's columns: "
-                f"{which}. Remove or fill those rows and upload the file again."
-            )
-    resp = parsed.response
-    if resp in data.columns and not pd.api.types.is_numeric_dtype(data[resp]):
-        bad = pd.to_numeric(data[resp], errors="coerce").isna() & data[resp].notna()
-        example = data.loc[bad, resp].astype(str).head(3).tolist()
-        out.append(
-            f"The response {resp!r} must be numeric; {int(bad.sum())} value(s) are not "
-            f"numbers (for example {', '.join(map(repr, example))})."
-        )
-    return out
+@st.cache_data(show_spinner=False, max_entries=8)
+def read_csv(raw: bytes) -> tuple[pd.DataFrame, list[str]]:
+    """`lmmcore.read_csv` (cached on the bytes; the upload limit bounds each entry)."""
+    return lmmcore.read_csv(raw)
 
 
 def fe_table(result) -> pd.DataFrame:
@@ -113,40 +79,69 @@ def choose_data() -> tuple[pd.DataFrame | None, str, str]:
     if source == SOURCE_EXAMPLE:
         name = st.selectbox("Example data set", list(DATASETS), key="dataset_name")
         return lmmcore.load_dataset(name), DATASETS[name][2], f"example:{name}"
-    up = st.file_uploader("CSV file (one row per observation, a header row)", type="csv")
+    up = st.file_uploader(
+        "CSV file (one row per observation, a header row; up to 20 MB)",
+        type="csv",
+        help="Comma, semicolon or tab separated, UTF-8 (other encodings are read with a note).",
+    )
     if up is None:
         st.info("Upload a CSV file to continue, or pick an example data set.")
         return None, "", "upload"
     try:
-        data = read_csv(up.getvalue())
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        st.error(f"Could not read {up.name} as CSV: {e}")
+        data, notes = read_csv(up.getvalue())
+        if len(data) > APP_MAX_ROWS:
+            raise lmmcore.DataError(
+                f"{up.name} has {len(data):,} rows; the app fits data of at most "
+                f"{APP_MAX_ROWS:,} rows (use lmmcore in Python for more)."
+            )
+    except lmmcore.LmmError as e:
+        show_error(f"Could not use {up.name}: {e}")
         return None, "", "upload"
-    if data.empty:
-        st.error(f"{up.name} holds no data rows.")
-        return None, "", "upload"
-    return data, "", f"upload:{up.name}"
+    for note in notes:
+        st.info(note)
+    data = repair_numeric_text(data, up.name)
+    return data, "", f"upload:{up.name}:{hash(up.getvalue())}"
+
+
+def repair_numeric_text(data: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Name columns that mix numbers and text, and offer to treat the text as missing."""
+    for col, bad in lmmcore.numeric_text(data).items():
+        shown = ", ".join(repr(v) for v in bad[:5]) + (" ..." if len(bad) > 5 else "")
+        st.warning(
+            f"Column {col!r} of {name} holds numbers and {len(bad)} text value(s) ({shown}). "
+            "Used as it is, a model would refuse it; you can treat those values as missing "
+            "(their rows are then left out of the fit)."
+        )
+        if st.checkbox(f"Treat the text in {col!r} as missing", key=f"na_{col}"):
+            data = lmmcore.coerce_numeric(data, col)
+    return data
 
 
 def run_fit(data: pd.DataFrame, formula: str, reml: bool, source: str) -> None:
-    problems = csv_problems(data, formula)
-    if problems:
-        for p in problems:
-            st.error(p)
+    ss = st.session_state
+    for key in (FIT_KEY, DATA_KEY, "fit_inputs", "boot_result"):
+        ss.pop(key, None)  # a new attempt replaces the old fit, whatever its outcome
+    clock = st.empty()
+    try:
+        with st.spinner("Fitting…"):
+            result, caught = run_job(
+                fit_with_warnings,
+                formula,
+                data,
+                reml,
+                what="The fit",
+                tick=heartbeat(clock, "Fitting; press Stop to cancel"),
+            )
+    except lmmcore.LmmError as e:
+        show_error(e)
         return
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            with st.spinner("Fitting…"):
-                result = lmmcore.fit(formula, data, REML=reml)
-        except lmmcore.LmmError as e:
-            st.error(str(e))
-            return
-    st.session_state[FIT_KEY] = result
-    st.session_state[DATA_KEY] = data
-    st.session_state["fit_source"] = source
-    st.session_state["fit_warnings"] = [str(w.message) for w in caught]
-    st.session_state.pop("boot_result", None)  # a new fit invalidates the old bootstrap
+    finally:
+        clock.empty()
+    ss[FIT_KEY] = result
+    ss[DATA_KEY] = data
+    ss["fit_source"] = source
+    ss["fit_inputs"] = (source, formula, reml)
+    ss["fit_warnings"] = caught
 
 
 def show_fit(result) -> None:
@@ -203,10 +198,20 @@ if data is not None:
     reml = st.checkbox("REML (untick for maximum likelihood)", value=True, key="reml")
     if st.button("Fit", key="fit", type="primary"):
         if not formula.strip():
-            st.error("Enter a model formula, for example `y ~ x + (1 | group)`.")
+            show_error("Enter a model formula, for example y ~ x + (1 | group).")
         else:
             run_fit(data, formula, reml, source)
+    inputs = (source, formula, reml)
+else:
+    inputs = None
 
 result = st.session_state.get(FIT_KEY)
-if result is not None:
-    show_fit(result)
+made_with = st.session_state.get("fit_inputs")
+if result is not None and st.session_state.get("fit_source") != "simulated":
+    if made_with == inputs:
+        show_fit(result)
+    else:
+        st.info(
+            "The data, formula or REML setting changed since the last fit; press **Fit** to "
+            "fit the model shown above."
+        )
