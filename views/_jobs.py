@@ -151,6 +151,25 @@ def fit_with_warnings(formula: str, data: Any, reml: bool = True) -> tuple[Any, 
     return result, list(dict.fromkeys(str(w.message) for w in caught))
 
 
+def fit_on_worker(formula: str, data: Any, reml: bool = True) -> tuple[Any, list[str]]:
+    """`fit_with_warnings` as a stoppable job, with a spinner and a clock on the page."""
+    import streamlit as st
+
+    clock = st.empty()
+    try:
+        with st.spinner("Fitting…"):
+            return run_job(
+                fit_with_warnings,
+                formula,
+                data,
+                reml,
+                what="The fit",
+                tick=heartbeat(clock, "Fitting; press Stop to cancel"),
+            )
+    finally:
+        clock.empty()
+
+
 class PoolBackend(Backend):
     """An `lmmcore.backends.Backend` that runs chunks on the app's worker pool.
 

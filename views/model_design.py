@@ -25,7 +25,7 @@ from views._common import (
     page_header,
     show_error,
 )
-from views._jobs import fit_with_warnings, heartbeat, run_job
+from views._jobs import fit_on_worker
 
 PURPOSE = (
     "Specify the model in lme4 syntax and the study design (subjects, items, within- and "
@@ -260,22 +260,11 @@ def show_preview(spec: lmmcore.ModelSpec, design: lmmcore.Design, data, effects)
 
 def fit_simulated(spec: lmmcore.ModelSpec, data: pd.DataFrame) -> None:
     """Fit the previewed dataset on a worker process (stoppable)."""
-    clock = st.empty()
     try:
-        with st.spinner("Fitting…"):
-            result, caught = run_job(
-                fit_with_warnings,
-                spec.formula,
-                data,
-                True,
-                what="The fit",
-                tick=heartbeat(clock, "Fitting; press Stop to cancel"),
-            )
+        result, caught = fit_on_worker(spec.formula, data, True)
     except lmmcore.LmmError as e:
         show_error(e)
         return
-    finally:
-        clock.empty()
     ss = st.session_state
     ss["fit_result"] = result
     ss["fit_data"] = data

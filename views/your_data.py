@@ -15,7 +15,7 @@ import lmmcore
 from lmmcore.datasets import DATASETS
 from lmmcore.plots import random_effects_plot, residual_plot
 from views._common import APP_MAX_ROWS, page_header, show_error
-from views._jobs import fit_with_warnings, heartbeat, run_job
+from views._jobs import fit_on_worker
 
 PURPOSE = (
     "Upload pilot data, fit your model to it, and use the estimates as the starting point "
@@ -121,22 +121,11 @@ def run_fit(data: pd.DataFrame, formula: str, reml: bool, source: str) -> None:
     ss = st.session_state
     for key in (FIT_KEY, DATA_KEY, "fit_inputs", "boot_result"):
         ss.pop(key, None)  # a new attempt replaces the old fit, whatever its outcome
-    clock = st.empty()
     try:
-        with st.spinner("Fitting…"):
-            result, caught = run_job(
-                fit_with_warnings,
-                formula,
-                data,
-                reml,
-                what="The fit",
-                tick=heartbeat(clock, "Fitting; press Stop to cancel"),
-            )
+        result, caught = fit_on_worker(formula, data, reml)
     except lmmcore.LmmError as e:
         show_error(e)
         return
-    finally:
-        clock.empty()
     ss[FIT_KEY] = result
     ss[DATA_KEY] = data
     ss["fit_source"] = source
