@@ -79,7 +79,12 @@ def _check_name(name: Any, what: str) -> str:
 
 def _check_count(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-        raise DesignError(f"{what} must be a positive whole number, got {value!r}; use at least 1")
+        shown = repr(value) if not isinstance(value, Integral) or value > -(10**18) else "<huge>"
+        raise DesignError(f"{what} must be a positive whole number, got {shown}; use at least 1")
+    if value > MAX_ROWS:  # checked before any arithmetic or formatting of the number
+        raise DesignError(
+            f"{what} is more than {MAX_ROWS:,}, the largest number of rows a design may have"
+        )
     return int(value)
 
 

@@ -105,18 +105,17 @@ def page_header(title: str, purpose: str) -> None:
 QUERY_DONE_KEY = "_query_params_read"
 
 
-def read_query_params() -> None:
-    """Once per session, before any widget exists: apply ``?preset=&seed=&subjects=&items=``.
+def parse_query(qp: dict) -> tuple[dict, str | None]:
+    """``?preset=&seed=&subjects=&items=`` -> (session-state updates, a note or None).
 
-    The Model & design page writes these parameters, so a copied link reproduces its view.
-    Values that do not parse, or ask for more than the app allows, are not used, and
-    ``st.session_state["query_notes"]`` says which (the page shows it in one line).
+    Only known presets and whole numbers within the app's limits are used; the note says
+    in one line which values were not. Nothing else in a URL is read.
+
+    Example:
+        >>> parse_query({"preset": "P2", "seed": "7", "subjects": "-5"})[0]
+        {'seed': 7, 'md_preset': 'P2', 'md_query_sizes': {}}
     """
-    ss = st.session_state
-    if ss.get(QUERY_DONE_KEY):
-        return
-    ss[QUERY_DONE_KEY] = True
-    qp = st.query_params
+    updates: dict = {}
     notes: list[str] = []
 
     def _int(name: str, hi: int) -> int | None:
@@ -133,23 +132,41 @@ def read_query_params() -> None:
     if raw_seed is not None:
         text = str(raw_seed)[:40]
         if re.fullmatch(r"\d{1,10}", text) and int(text) <= 2**32 - 1:
-            ss[SEED_KEY] = int(text)
+            updates[SEED_KEY] = int(text)
         else:
             notes.append(f"seed={text!r} (a whole number from 0 to {2**32 - 1:,})")
     preset = qp.get("preset")
+    if preset is not None:
+        if preset in lmmcore.PRESETS or preset == "blank":
+            updates["md_preset"] = preset
+        else:
+            notes.append(f"preset={str(preset)[:40]!r} (one of {', '.join(lmmcore.PRESETS)})")
     sizes = {
         "md_subjects": _int("subjects", URL_MAX_COUNT),
         "md_items": _int("items", URL_MAX_COUNT),
     }
-    if preset is not None:
-        if preset in lmmcore.PRESETS or preset == "blank":
-            ss["md_preset"] = preset
-        else:
-            notes.append(f"preset={str(preset)[:40]!r} (one of {', '.join(lmmcore.PRESETS)})")
-    ss["md_query_sizes"] = {k: v for k, v in sizes.items() if v}
+    updates["md_query_sizes"] = {k: v for k, v in sizes.items() if v}
+    note = None
     if notes:
-        ss[QUERY_NOTES_KEY] = (
+        note = (
             "The link asked for values the app cannot use, so the defaults are shown instead: "
             + "; ".join(notes)
             + "."
         )
+    return updates, note
+
+
+def read_query_params() -> None:
+    """Once per session, before any widget exists: apply the URL's parameters.
+
+    The Model & design page writes them, so a copied link reproduces its view; the page
+    shows `parse_query`'s note about values it could not use.
+    """
+    ss = st.session_state
+    if ss.get(QUERY_DONE_KEY):
+        return
+    ss[QUERY_DONE_KEY] = True
+    updates, note = parse_query(st.query_params.to_dict())
+    ss.update(updates)
+    if note:
+        ss[QUERY_NOTES_KEY] = note
