@@ -97,7 +97,7 @@ def check_entries(
 
 
 def work_budget(
-    observations: int, what: str, cap: int = MAX_WORK, error: type[LmmError] = DataError
+    observations: int, what: str, cap: int | None = None, error: type[LmmError] = DataError
 ) -> int:
     """Refuse an action that would simulate more than ``cap`` observations in total.
 
@@ -109,6 +109,7 @@ def work_budget(
         5000000
     """
     n = int(observations)
+    cap = MAX_WORK if cap is None else cap  # read at call time: one budget, one place
     if n > cap:
         raise error(
             f"{what} would simulate {n:,} observations (simulations x rows), more than the "

@@ -245,3 +245,28 @@ def test_every_page_renders_on_each_preset(preset):
         assert not at.exception, (page.path, at.exception)
         if page.path.endswith("power.py"):
             assert not any("No model from" in i.value for i in at.info)
+
+
+def test_nonsense_url_parameters_are_named_in_one_line():
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.query_params["preset"] = "ZZZ"
+    at.query_params["subjects"] = "-5"
+    at.query_params["seed"] = "abc"
+    at.run()
+    at.switch_page(MODEL).run()
+    assert not at.exception, at.exception
+    notes = [w.value for w in at.warning if "link asked for values" in w.value]
+    assert len(notes) == 1
+    for part in ("preset='ZZZ'", "subjects='-5'", "seed='abc'"):
+        assert part in notes[0]
+    assert at.selectbox(key="md_preset").value == "P1"
+
+
+def test_a_deep_link_to_a_huge_design_is_refused_before_any_work():
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.query_params.update({"preset": "P1", "subjects": "100000", "items": "50"})
+    at.run()
+    at.switch_page(MODEL).run()
+    assert not at.exception, at.exception
+    assert any("5,000,000 rows" in e and f"at most {APP_MAX_ROWS:,}" in e for e in errors(at))
+    assert "sim_data" not in at.session_state  # no preview was simulated

@@ -156,3 +156,22 @@ def test_partial_results_kept_when_a_point_fails(monkeypatch):
         page.run_curve(settings, Bar())
     assert list(state["power_curve_df"]["subjects"]) == [6]
     assert state["power_run"]["complete"] is False
+
+
+def test_adding_simulations_checks_the_same_budget_as_a_run(monkeypatch):
+    at = open_page(small=True)
+    at.selectbox(key="power_test").set_value("wald")
+    at.number_input(key="power_nsim").set_value(20)
+    at.text_input(key="power_subjects").set_value("10").run()
+    at.button(key="power_run_button").click().run()
+    rows = SMALL.with_size(subjects=10).n_rows
+    assert at.session_state["power_curve_df"]["nsim"].iloc[0] == 20
+    # a budget the first run fits in, but 1,020 simulations of this point do not
+    monkeypatch.setattr(lmmcore.limits, "MAX_WORK", 25 * rows)
+    at.button(key="power_extend").click().run()
+    assert not at.exception, at.exception
+    assert any(
+        f"would simulate {1020 * rows:,} observations" in e and "more than the limit" in e
+        for e in errors(at)
+    ), errors(at)
+    assert at.session_state["power_curve_df"]["nsim"].iloc[0] == 20  # nothing ran
