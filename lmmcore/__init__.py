@@ -29,6 +29,7 @@ from lmmcore.errors import (
 )
 from lmmcore.fit import fit
 from lmmcore.formula import parse_formula
+from lmmcore.pilot import extend
 from lmmcore.power import PowerResult, SampleSizeResult, find_sample_size, power, power_curve
 from lmmcore.presets import PRESETS, Preset
 from lmmcore.result import LMMResult, isSingular
@@ -72,6 +73,7 @@ __all__ = [
     "bootMer",
     "build_structure",
     "coerce_numeric",
+    "extend",
     "fit",
     "isSingular",
     "load_dataset",

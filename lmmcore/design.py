@@ -15,6 +15,9 @@ Coding conventions (the first level is always the reference):
 - a factor with k > 2 levels gives k - 1 columns ``{name}{level}`` (as R names
   treatment-coded columns) for levels 2..k: ``treatment`` 1 on that level, else 0;
   ``sum`` 1 on that level, -1 on the first, else 0; ``deviation`` (k-1)/k on that level, else -1/k.
+- ``helmert`` and ``poly`` are R's ``contr.helmert`` (-1/+1 for two levels; columns
+  ``{name}1``, ``{name}2``, ...) and ``contr.poly`` (orthonormal polynomials in the level
+  order, for ordered levels; columns ``{name}.L``, ``.Q``, ``.C``, ``.p4``, ...).
 - ``categorical`` gives no numeric columns: ``{name}`` holds the labels as a pandas
   Categorical, for the formula parser to code.
 - every factor also gets ``{name}_label``, its labels as an ordered Categorical, for plots.
@@ -56,7 +59,7 @@ MAX_ROWS = 5_000_000
 MAX_LEVEL_NAME = 100
 
 VARIES = ("within", "within_subject", "between_subject", "between")
-CODINGS = ("deviation", "sum", "treatment", "categorical")
+CODINGS = ("deviation", "sum", "treatment", "helmert", "poly", "categorical")
 DISTRIBUTIONS = ("normal", "uniform")
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.]*")
@@ -103,7 +106,9 @@ class Factor:
     ``varies``: ``"within"`` (within subjects and items), ``"within_subject"`` (within
     subjects, between items), ``"between_subject"`` (between subjects, within items) or
     ``"between"`` (between subjects and items: subjects only meet items of their own
-    level). ``coding``: ``"deviation"`` (default), ``"sum"``, ``"treatment"`` or
+    level). ``coding``: ``"deviation"`` (default), ``"sum"``, ``"treatment"``,
+    ``"helmert"`` (R's ``contr.helmert``: columns ``{name}1``, ``{name}2``, ...), ``"poly"``
+    (R's ``contr.poly`` for ordered levels: ``{name}.L``, ``.Q``, ``.C``, ``.p4``, ...) or
     ``"categorical"`` (see the module docstring). ``at``: in a nested design, the level
     (e.g. ``"school"``) at which a between-subject factor is assigned; default the lowest.
 
@@ -198,6 +203,11 @@ class Factor:
             return ()
         if self.n_levels == 2:
             return (self.name,)
+        if self.coding == "helmert":
+            return tuple(f"{self.name}{j}" for j in range(1, self.n_levels))
+        if self.coding == "poly":
+            names = [".L", ".Q", ".C"] + [f".p{d}" for d in range(4, self.n_levels)]
+            return tuple(self.name + n for n in names[: self.n_levels - 1])
         return tuple(self.name + re.sub(r"\W", "_", level) for level in self.levels[1:])
 
     @property
@@ -215,6 +225,10 @@ class Factor:
         k = self.n_levels
         if self.coding == "categorical":
             return np.zeros((k, 0))
+        if self.coding in ("helmert", "poly"):  # R's contr.helmert and contr.poly
+            from lmmcore.model_frame import contrast_matrix
+
+            return contrast_matrix(self.coding, self.levels)[0]
         matrix = np.vstack([np.zeros(k - 1), np.eye(k - 1)])
         if self.coding == "sum":
             matrix[0, :] = -1.0
@@ -679,6 +693,73 @@ class Design:
             if subjects is not None:
                 changes["subjects"] = subjects
         return dataclasses.replace(self, **changes)
+
+    def propose_formula(self, response: str = "y", kind: str = "maximal") -> str:
+        """An lme4 formula for this design: every factor's full factorial as fixed effects
+        (covariates as main effects), and random effects of the given ``kind``.
+
+        ``"maximal"``: for each grouping factor, random slopes for every fixed effect that
+        varies within its units (Barr et al. 2013); ``"uncorrelated"``: the same with
+        ``||`` (no correlations); ``"intercepts"``: random intercepts only. A unit with a
+        single row (one observation per pupil, say) gets no random effect, and one with no
+        more rows than its random effects would have keeps only its intercept.
+
+        Example:
+            >>> d = Design(21, 10, [Factor("A", ["a", "b"], "within"),
+            ...                     Factor("B", ["x", "y", "z"], "between_subject")])
+            >>> d.propose_formula("rt")
+            'rt ~ A * (By + Bz) + (1 + A | subj) + (1 + A * (By + Bz) | item)'
+            >>> d.propose_formula("rt", "intercepts")
+            'rt ~ A * (By + Bz) + (1 | subj) + (1 | item)'
+        """
+        from lmmcore.formula import r_name
+
+        if kind not in ("maximal", "uncorrelated", "intercepts"):
+            raise DesignError(
+                f"kind={kind!r} is not one of 'maximal', 'uncorrelated', 'intercepts'"
+            )
+
+        def product(factors: Sequence[Factor]) -> str:
+            parts = []
+            for f in factors:
+                cols = [r_name(c) for c in (f.columns or (f.name,))]
+                parts.append(cols[0] if len(cols) == 1 else "(" + " + ".join(cols) + ")")
+            return " * ".join(parts)
+
+        fixed = product(self.factors)
+        covs = [r_name(c.name) for c in self.covariates]
+        fixed = " + ".join([p for p in [fixed, *covs] if p]) or "1"
+        levels = [n for n, _ in self.hierarchy]
+        lowest = levels[-1]
+        within_subject = [f for f in self.factors if f.varies in ("within", "within_subject")]
+        groups: list[tuple[str, list[Factor], bool]] = []
+        for depth, level in enumerate(levels):
+            below = set(levels[depth + 1 :])
+            slopes = within_subject + [
+                f
+                for f in self.factors
+                if f.varies in ("between_subject", "between") and (f.at or lowest) in below
+            ]
+            rows = self.n_rows / max(1, self._units_at(depth))
+            groups.append((level, [f for f in self.factors if f in slopes], rows))
+        if self.items is not None:
+            item_slopes = [f for f in self.factors if f.varies in ("within", "between_subject")]
+            groups.append((self.item_col, item_slopes, self.n_rows / self.items))
+        terms = []
+        for name, slopes, rows in groups:
+            if rows <= 1:
+                continue  # one observation per unit: its intercept is the residual
+            k = math.prod(len(f.columns or f.levels[1:]) + 1 for f in slopes)
+            if k >= rows:  # more random effects per unit than observations: not identifiable
+                slopes = []
+            inner = product(slopes) if kind != "intercepts" else ""
+            bar = "||" if kind == "uncorrelated" and inner else "|"
+            lhs = f"1 + {inner}" if inner else "1"
+            terms.append(f"({lhs} {bar} {r_name(name)})")
+        return f"{r_name(response)} ~ {fixed}" + "".join(f" + {t}" for t in terms)
+
+    def _units_at(self, depth: int) -> int:
+        return math.prod(c for _, c in self.hierarchy[: depth + 1])
 
     def preview(self, max_rows: int) -> tuple[Design, str | None]:
         """A smaller design of at most ``max_rows`` rows for a quick look, and a note.

@@ -177,6 +177,7 @@ class ModelSpec:
             correlation 0.
         sigma: residual SD (> 0).
         contrasts: per factor column, as `build_structure` takes them.
+        unit: the response's unit (``"ms"``), for plots and tables; at most 20 characters.
     """
 
     formula: str
@@ -184,6 +185,7 @@ class ModelSpec:
     random: Mapping[str, Mapping[str, Any]]
     sigma: float
     contrasts: Mapping[str, str] | None = field(default=None)
+    unit: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.formula, str):
@@ -257,6 +259,11 @@ class ModelSpec:
                 "{'sd': {term: SD}} for each of: " + ", ".join(valid_groups) + "."
             )
         contrasts = _check_contrasts(self.contrasts)
+        if not isinstance(self.unit, str) or len(self.unit) > 20 or not self.unit.isprintable():
+            raise SpecError(
+                f"unit must be a short text such as 'ms' (at most 20 printable characters), "
+                f"got {self.unit!r}."
+            )
         object.__setattr__(self, "fixed", fixed)
         object.__setattr__(self, "random", random)
         object.__setattr__(self, "sigma", sigma)
@@ -437,6 +444,7 @@ class ModelSpec:
             },
             "sigma": self.sigma,
             "contrasts": None if self.contrasts is None else dict(self.contrasts),
+            "unit": self.unit,
         }
 
     @classmethod
@@ -452,7 +460,7 @@ class ModelSpec:
             raise SpecError(
                 f"field 'version' is {version!r}; this lmmcore reads version {SPEC_VERSION}."
             )
-        known = {"kind", "version", "formula", "fixed", "random", "sigma", "contrasts"}
+        known = {"kind", "version", "formula", "fixed", "random", "sigma", "contrasts", "unit"}
         extra = sorted(set(data) - known)
         if extra:
             raise SpecError(f"unknown field(s) {extra}; a spec has {sorted(known)}.")
@@ -467,6 +475,7 @@ class ModelSpec:
             random=data["random"],
             sigma=data["sigma"],
             contrasts=data.get("contrasts"),
+            unit=data.get("unit", ""),
         )
 
     @classmethod
