@@ -433,7 +433,10 @@ def test_cap_is_checked_without_building():
         ),
         (lambda: Factor("2x", ["a", "b"]), r"factor name '2x' is not a usable column name"),
         (lambda: Factor("c", ["a", "b"], varies="mixed"), r"varies='mixed' is not one of"),
-        (lambda: Factor("c", ["a", "b"], coding="helmert"), r"coding='helmert' is not one of"),
+        (
+            lambda: Factor("c", ["a", "b"], coding="orthogonal"),
+            r"coding='orthogonal' is not one of",
+        ),
         (
             lambda: Factor("c", ["a", "b"], at="school"),
             r"at='school' only applies to factors that vary between subjects",
@@ -530,3 +533,36 @@ def test_cap_is_checked_without_building():
 def test_design_errors(make, message):
     with pytest.raises(DesignError, match=message):
         make()
+
+
+def test_helmert_and_poly_codings_are_rs_contrasts():
+    from lmmcore.model_frame import contrast_matrix
+
+    for coding in ("helmert", "poly"):
+        f = Factor("dose", ["lo", "mid", "hi", "top"], coding=coding)
+        np.testing.assert_allclose(f.contrasts(), contrast_matrix(coding, f.levels)[0])
+    assert Factor("dose", ["lo", "mid", "hi", "top"], coding="poly").columns == (
+        "dose.L",
+        "dose.Q",
+        "dose.C",
+    )
+    assert Factor("c", list("abc"), coding="helmert").columns == ("c1", "c2")
+    d = Design(4, 2, [Factor("c", list("abc"), coding="helmert")])
+    assert d.conditions()[["c1", "c2"]].drop_duplicates().values.tolist() == [
+        [-1.0, -1.0],
+        [1.0, -1.0],
+        [0.0, 2.0],
+    ]
+
+
+@pytest.mark.parametrize("name", ["P1", "P1b", "P2", "P3", "P4", "P5"])
+@pytest.mark.parametrize("kind", ["maximal", "uncorrelated", "intercepts"])
+def test_proposed_formulas_build_on_their_design(name, kind):
+    import lmmcore
+
+    design = lmmcore.PRESETS[name].design
+    f = design.propose_formula("y", kind)
+    s = lmmcore.build_structure(f, design.conditions(1).assign(y=0.0))
+    assert {b.group for b in s.blocks} <= {n for n, _ in design.hierarchy} | {design.item_col}
+    if kind == "intercepts":
+        assert all(b.k == 1 for b in s.blocks)

@@ -51,9 +51,14 @@ def test_power_on_extended_pilot_data_equals_the_direct_call():
     assert res.table.loc["Days", "n_valid"] == 20
 
 
-@pytest.mark.parametrize("along, n, message", [("Nope", 5, "no column 'Nope'"),
-                                                ("Subject", 0, "positive whole number"),
-                                                ("Subject", 10**7, "more than the limit")])
+@pytest.mark.parametrize(
+    "along, n, message",
+    [
+        ("Nope", 5, "no column 'Nope'"),
+        ("Subject", 0, "positive whole number"),
+        ("Subject", 10**7, "more than the limit"),
+    ],
+)
 def test_bad_requests(along, n, message):
     with pytest.raises(DataError, match=message):
         extend(SLEEP, along, n)
