@@ -15,10 +15,12 @@ Example:
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import pprint
 import unicodedata
+import zlib
 from typing import TYPE_CHECKING
 
 from lmmcore.errors import SpecError
@@ -28,12 +30,92 @@ if TYPE_CHECKING:
     from lmmcore.design import Design, Factor
     from lmmcore.spec import ModelSpec
 
-__all__ = ["python_script", "r_script", "spec_design_json"]
+__all__ = [
+    "MAX_LINK",
+    "decode_link",
+    "encode_link",
+    "python_script",
+    "r_script",
+    "read_spec_design",
+    "spec_design_json",
+]
+
+#: Longest link parameter `encode_link` makes (browsers and servers accept about 8,000).
+MAX_LINK = 4000
+#: Largest spec + design JSON `read_spec_design` and `decode_link` accept.
+MAX_SPEC_JSON = 1_000_000
 
 
 def spec_design_json(spec: ModelSpec, design: Design) -> str:
     """``{"spec": spec.to_dict(), "design": design.to_dict()}`` as indented JSON."""
     return json.dumps({"spec": spec.to_dict(), "design": design.to_dict()}, indent=2)
+
+
+def read_spec_design(text: str | bytes) -> tuple[ModelSpec, Design]:
+    """Parse `spec_design_json`'s output (an uploaded file), checking size and fields.
+
+    Raises SpecError / DesignError with the field named.
+    """
+    from lmmcore.design import Design
+    from lmmcore.spec import ModelSpec
+
+    if len(text) > MAX_SPEC_JSON:
+        raise SpecError(
+            f"The file has {len(text):,} characters, more than the limit of {MAX_SPEC_JSON:,} "
+            "for a spec and design."
+        )
+    try:
+        if isinstance(text, bytes):
+            text = text.decode("utf-8-sig")
+        data = json.loads(text)
+    except UnicodeDecodeError:
+        raise SpecError("The file is not UTF-8 text; save it as UTF-8.") from None
+    except json.JSONDecodeError as exc:
+        raise SpecError(f"The file is not valid JSON: {exc}.") from None
+    except (RecursionError, ValueError) as exc:
+        raise SpecError(f"The file cannot be read as a spec and design: {exc}.") from None
+    if not isinstance(data, dict) or set(data) != {"spec", "design"}:
+        raise SpecError(
+            'Expected {"spec": {...}, "design": {...}}, as the Export page writes it; found '
+            + (f"keys {sorted(map(str, data))}" if isinstance(data, dict) else type(data).__name__)
+            + "."
+        )
+    spec = ModelSpec.from_dict(data["spec"])
+    try:
+        design = Design.from_dict(data["design"])
+    except TypeError as exc:
+        raise SpecError(f"field 'design': {exc}") from None
+    return spec, design
+
+
+def encode_link(spec: ModelSpec, design: Design) -> str | None:
+    """The spec and design as one URL-safe text (compressed JSON), or None when it would
+    be longer than `MAX_LINK` (then share the JSON file instead).
+
+    Example:
+        >>> from lmmcore import PRESETS
+        >>> p = PRESETS["P3"]
+        >>> decode_link(encode_link(p.spec, p.design)) == (p.spec, p.design)
+        True
+    """
+    raw = json.dumps({"spec": spec.to_dict(), "design": design.to_dict()}, separators=(",", ":"))
+    text = base64.urlsafe_b64encode(zlib.compress(raw.encode(), 9)).decode().rstrip("=")
+    return text if len(text) <= MAX_LINK else None
+
+
+def decode_link(text: str) -> tuple[ModelSpec, Design]:
+    """Invert `encode_link`, with every size bounded (a link is untrusted input)."""
+    if not isinstance(text, str) or len(text) > 2 * MAX_LINK:
+        raise SpecError("The link's model is too long to be one lmmcore writes.")
+    try:
+        packed = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        inflate = zlib.decompressobj()
+        raw = inflate.decompress(packed, MAX_SPEC_JSON)
+        if inflate.unconsumed_tail:
+            raise SpecError("The link's model unpacks to more than the limit; it is not valid.")
+    except (ValueError, zlib.error) as exc:
+        raise SpecError(f"The link's model cannot be read ({exc}); copy the whole link.") from None
+    return read_spec_design(raw)
 
 
 def python_script(spec: ModelSpec, design: Design, seed: int) -> str:

@@ -208,14 +208,25 @@ def condition_labels(data: Any, factor_names: Sequence[str]) -> Any | None:
     return data[labels].astype(str).agg(" / ".join, axis=1).rename("condition")
 
 
+def with_unit(label: str, unit: str = "") -> str:
+    """An axis title with its unit: ``"RT (ms)"``.
+
+    Example:
+        >>> with_unit("RT", "ms"), with_unit("RT")
+        ('RT (ms)', 'RT')
+    """
+    return f"{label} ({unit})" if unit else label
+
+
 def spaghetti_plot(
-    data: Any, response: str, x: str | None, subject: str, max_subjects: int = 60
+    data: Any, response: str, x: str | None, subject: str, max_subjects: int = 60, unit: str = ""
 ) -> go.Figure:
     """Responses by condition: one thin line per subject (its cell means) and the grand means.
 
     ``x`` is a categorical column (conditions) or a numeric one (then each subject gets its
     least-squares line); None plots each subject's mean response. At most ``max_subjects``
-    subject lines are drawn (the first ones); the means use every subject.
+    subject lines are drawn (the first ones); the means use every subject. ``unit`` is the
+    response's unit, for the axis title.
     """
     fig = go.Figure()
     subjects = list(dict.fromkeys(data[subject].astype(str)))[:max_subjects]
@@ -223,7 +234,7 @@ def spaghetti_plot(
     if x is None:
         m = data.groupby(subject, observed=True)[response].mean()
         fig.add_trace(go.Box(y=m.to_numpy(dtype=float), name="subject means", boxpoints="all"))
-        fig.update_layout(title=f"{response}: subject means", yaxis_title=response)
+        fig.update_layout(title=f"{response}: subject means", yaxis_title=with_unit(response, unit))
         return fig
     numeric = np.issubdtype(np.asarray(data[x]).dtype, np.number) and data[x].nunique() > 10
     if numeric:
@@ -276,13 +287,13 @@ def spaghetti_plot(
     fig.update_layout(
         title=f"{response} by {x}: one line per {subject}",
         xaxis_title=x,
-        yaxis_title=response,
+        yaxis_title=with_unit(response, unit),
         legend=dict(orientation="h", y=-0.2),
     )
     return fig
 
 
-def group_means_plot(data: Any, response: str, groups: Sequence[str]) -> go.Figure:
+def group_means_plot(data: Any, response: str, groups: Sequence[str], unit: str = "") -> go.Figure:
     """Histograms of the mean response per level of each grouping column (one panel each)."""
     groups = [g for g in groups if g in data.columns]
     rows, cols = _grid(len(groups), max_cols=2)
@@ -297,15 +308,18 @@ def group_means_plot(data: Any, response: str, groups: Sequence[str]) -> go.Figu
             row=r + 1,
             col=c + 1,
         )
+        fig.update_xaxes(title_text=with_unit(f"mean {response}", unit), row=r + 1, col=c + 1)
+        fig.update_yaxes(title_text=f"number of {g} levels", row=r + 1, col=c + 1)
     fig.update_layout(title="Per-group means", height=max(300, 300 * rows), bargap=0.05)
     return fig
 
 
-def drawn_effects_plot(effects: Mapping[str, Any]) -> go.Figure:
+def drawn_effects_plot(effects: Mapping[str, Any], unit: str = "") -> go.Figure:
     """The random effects drawn for one simulated dataset, one panel per grouping factor.
 
     A factor with one term gets a histogram of it; with two or more terms, a scatter of
-    the first term (usually the intercept) against the second (a slope).
+    the first term (usually the intercept) against the second (a slope). Axis titles carry
+    the response's ``unit``.
     """
     groups = list(effects)
     titles = []
@@ -328,13 +342,15 @@ def drawn_effects_plot(effects: Mapping[str, Any]) -> go.Figure:
                 marker=dict(color=EST_COLOR, size=6, opacity=0.7),
             )
             fig.add_trace(trace, row=r + 1, col=c + 1)
-            fig.update_xaxes(title_text=str(df.columns[0]), row=r + 1, col=c + 1)
-            fig.update_yaxes(title_text=str(df.columns[1]), row=r + 1, col=c + 1)
+            fig.update_xaxes(title_text=with_unit(str(df.columns[0]), unit), row=r + 1, col=c + 1)
+            fig.update_yaxes(title_text=with_unit(str(df.columns[1]), unit), row=r + 1, col=c + 1)
         else:
             fig.add_trace(
                 go.Histogram(x=df.iloc[:, 0].to_numpy(dtype=float), name=g, showlegend=False),
                 row=r + 1,
                 col=c + 1,
             )
+            fig.update_xaxes(title_text=with_unit(str(df.columns[0]), unit), row=r + 1, col=c + 1)
+            fig.update_yaxes(title_text=f"number of {g} levels", row=r + 1, col=c + 1)
     fig.update_layout(title="Drawn random effects", height=max(320, 320 * rows), bargap=0.05)
     return fig

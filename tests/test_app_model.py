@@ -9,13 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
 import lmmcore
 from lmmcore.export import python_script, r_script
-from tests.apptest_utils import errors
+from tests.apptest_utils import errors, unescape
 from views._common import APP_MAX_ROWS, SEED_KEY
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,7 +68,12 @@ def test_each_preset_renders(preset):
         p = lmmcore.PRESETS[preset]
         assert at.session_state["spec"] == p.spec
         assert at.text_input(key="md_formula").value == p.spec.formula
-    assert at.query_params["preset"] == preset
+        assert at.query_params["preset"] == preset
+    else:  # your own design travels in the link itself
+        from lmmcore.export import decode_link
+
+        spec, design = decode_link(at.query_params["model"])
+        assert spec == at.session_state["spec"] and design == at.session_state["design"]
 
 
 def test_resizing_and_seed_change_the_preview():
@@ -270,3 +276,97 @@ def test_a_deep_link_to_a_huge_design_is_refused_before_any_work():
     assert not at.exception, at.exception
     assert any("5,000,000 rows" in e and f"at most {APP_MAX_ROWS:,}" in e for e in errors(at))
     assert "sim_data" not in at.session_state  # no preview was simulated
+
+
+def test_design_builder_by_widgets_equals_the_python_design():
+    """A 2 x 3 design, one factor between subjects, built by widget interaction only."""
+    at = open_model()
+    at.selectbox(key="md_preset").set_value("blank").run()
+    at.text_input(key="md_f0_name").set_value("load")
+    at.text_input(key="md_f0_levels").set_value("low, high")
+    at.selectbox(key="md_f0_varies").set_value("between_subject")
+    at.button(key="md_add_factor").click().run()
+    at.text_input(key="md_f1_name").set_value("cue")
+    at.text_input(key="md_f1_levels").set_value("none, left, right")
+    at.selectbox(key="md_f1_coding").set_value("treatment")
+    at.number_input(key="md_subjects").set_value(12)
+    at.number_input(key="md_items").set_value(6)
+    at.text_input(key="md_formula").set_value("y ~ load * (cueleft + cueright) + (1 | subj)")
+    at.run()
+    assert not at.exception, at.exception
+    assert not errors(at), errors(at)
+    want = lmmcore.Design(
+        12,
+        6,
+        [
+            lmmcore.Factor("load", ["low", "high"], "between_subject"),
+            lmmcore.Factor("cue", ["none", "left", "right"], "within", "treatment"),
+        ],
+    )
+    got = at.session_state["design"]
+    assert got == want
+    pd.testing.assert_frame_equal(got.conditions(3), want.conditions(3))
+    names = list(at.session_state["spec"].fixed)
+    assert names == ["(Intercept)", "load", "cueleft", "cueright", "load:cueleft", "load:cueright"]
+    # a proposed maximal formula for it
+    at.selectbox(key="md_proposal").set_value("maximal")
+    at.button(key="md_propose").click().run()
+    assert at.text_input(key="md_formula").value == (
+        "y ~ load * (cueleft + cueright) + (1 + (cueleft + cueright) | subj) + "
+        "(1 + load * (cueleft + cueright) | item)"
+    )
+    assert not at.exception, at.exception
+
+
+def test_residual_sd_survives_an_error_that_stops_the_page():
+    at = small(open_model())
+    assert at.number_input(key="md_sigma").value == 200.0
+    at.text_input(key="md_formula").set_value("RT ~ 1 + X_i + (1 | item_id").run()
+    assert errors(at)
+    at.text_input(key="md_formula").set_value(lmmcore.PRESETS["P1"].spec.formula).run()
+    assert not errors(at)
+    assert at.number_input(key="md_sigma").value == 200.0
+    assert at.session_state["spec"].sigma == 200.0
+
+
+def test_an_error_removes_the_model_other_pages_would_use():
+    at = small(open_model())
+    assert "spec" in at.session_state
+    at.text_input(key="md_formula").set_value("RT ~ 1 + X_q + (1 | item_id)").run()
+    assert "spec" not in at.session_state and "X_q" in at.session_state["md_error"]
+    at.switch_page(EXPORT).run()
+    assert not at.exception, at.exception
+    assert not at.get("download_button")  # nothing stale is offered
+    assert any("X_q" in unescape(w.value) for w in at.warning)
+
+
+def test_each_correlation_is_entered_once_and_mirrored():
+    at = open_model(md_preset="P3")
+    spec = at.session_state["spec"]
+    terms = list(spec.random["subj"]["sd"])
+    assert len(terms) == 3
+    corr = np.array(spec.random["subj"]["corr"])
+    np.testing.assert_array_equal(corr, corr.T)
+    cv = at.session_state["md_corr_vals"]["subj"]
+    assert len(cv) == 3  # k (k - 1) / 2 pairs, no second triangle to disagree
+    from views.model_design import corr_pairs
+
+    pairs = corr_pairs(terms, cv)
+    assert list(zip(pairs["term"], pairs["with"], strict=True)) == [
+        (terms[0], terms[1]),
+        (terms[0], terms[2]),
+        (terms[1], terms[2]),
+    ]
+    for _, r in pairs.iterrows():
+        i, j = terms.index(r["term"]), terms.index(r["with"])
+        assert corr[i, j] == corr[j, i] == r["correlation"]
+
+
+def test_a_large_design_is_previewed_on_its_first_subjects():
+    at = open_model()
+    at.number_input(key="md_subjects").set_value(4000).run()  # 200,000 rows
+    assert not at.exception, at.exception
+    assert len(at.session_state["sim_data"]) <= 50_000
+    notes = [i.value for i in at.info if "Showing" in i.value]
+    assert notes and "of 4,000 subj_id" in notes[0] and "use the whole design" in notes[0]
+    assert at.session_state["design"].subjects == 4000

@@ -29,6 +29,10 @@ APP_MAX_ROWS = 500_000
 #: Largest subjects or items count a URL may ask for.
 URL_MAX_COUNT = 100_000
 QUERY_NOTES_KEY = "query_notes"
+#: Session key of the pilot data and its fitted spec ("Use this fit as the ground truth").
+PILOT_KEY = "pilot"
+#: Widgets whose values cannot be set through session state (buttons, uploads, editors).
+_UNSETTABLE = re.compile(r"(_remove$|_add_|_propose$|_fit$|_upload$|_button$)")
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]<>#|~$:])")
 
 
@@ -45,6 +49,29 @@ def escape_markdown(text: str) -> str:
 def show_error(message: object) -> None:
     """``st.error`` with the message (an exception or text) shown literally."""
     st.error(escape_markdown(str(message)))
+
+
+def keep_widgets(prefix: str) -> None:
+    """Keep the values of this page's widgets when a run stops before drawing them.
+
+    Streamlit forgets a widget's value when a script run does not draw it (an st.stop()
+    after an error, say), so the next run would show its default (the residual SD read 0
+    after any error). Call this at the top of the page: it puts back any value that went
+    missing and keeps a copy of the current ones.
+    """
+    ss = st.session_state
+    kept = ss.setdefault(f"_kept_{prefix}", {})
+    for key, value in kept.items():
+        if key not in ss:
+            ss[key] = value
+    for key in list(ss.keys()):
+        if (
+            isinstance(key, str)
+            and key.startswith(prefix)
+            and not _UNSETTABLE.search(key)
+            and isinstance(ss[key], str | int | float | bool)
+        ):
+            kept[key] = ss[key]
 
 
 def check_app_design(design: lmmcore.Design) -> lmmcore.Design:
@@ -106,7 +133,7 @@ QUERY_DONE_KEY = "_query_params_read"
 
 
 def parse_query(qp: dict) -> tuple[dict, str | None]:
-    """``?preset=&seed=&subjects=&items=`` -> (session-state updates, a note or None).
+    """``?preset=&seed=&subjects=&items=&model=`` -> (session-state updates, a note or None).
 
     Only known presets and whole numbers within the app's limits are used; the note says
     in one line which values were not. Nothing else in a URL is read.
@@ -146,6 +173,12 @@ def parse_query(qp: dict) -> tuple[dict, str | None]:
         "md_items": _int("items", URL_MAX_COUNT),
     }
     updates["md_query_sizes"] = {k: v for k, v in sizes.items() if v}
+    model = qp.get("model")
+    if model is not None:
+        if isinstance(model, str) and re.fullmatch(r"[A-Za-z0-9_-]{1,8000}", model):
+            updates["md_query_model"] = model  # decoded, with sizes bounded, by the page
+        else:
+            notes.append("model=... (not a model link lmmcore writes)")
     note = None
     if notes:
         note = (

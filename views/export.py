@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from lmmcore.export import python_script, r_script, spec_design_json
-from views._common import page_header
+from views._common import escape_markdown, page_header
 
 PURPOSE = (
     "Download the model, the design, simulated data, results and a script that reproduces them."
@@ -18,7 +18,15 @@ PURPOSE = (
 page_header("Export", PURPOSE)
 ss = st.session_state
 spec, design, data = ss.get("spec"), ss.get("design"), ss.get("sim_data")
-if spec is None or design is None or data is None:
+if ss.get("md_error"):
+    st.warning(
+        escape_markdown(
+            "The model on Model & design has an error, so there is nothing to export until "
+            f"it is fixed: {ss['md_error']}"
+        )
+    )
+    st.page_link("views/model_design.py", label="Go to Model & design", icon=":material/schema:")
+elif spec is None or design is None or data is None:
     st.info('Nothing to export yet: set up a model on the "Model & design" page first.')
     st.page_link("views/model_design.py", label="Go to Model & design", icon=":material/schema:")
 else:
