@@ -22,9 +22,24 @@ INTRO = (
 
 
 def home() -> None:
-    """The landing page: what the tool does and which version is running."""
+    """The landing page: what the tool does, where to start, which version is running."""
+    st.set_page_config(page_title="Home · lmmcore", layout="wide")
     st.title("lmmcore")
     st.markdown(INTRO)
+    st.subheader("Start here")
+    st.page_link(
+        "views/model_design.py",
+        label="Describe your study: design, formula, true values",
+        icon=":material/schema:",
+    )
+    st.page_link(
+        "views/your_data.py", label="Or start from pilot data", icon=":material/upload_file:"
+    )
+    st.markdown(
+        "Then open **Power** for the power curve and the smallest size that reaches your "
+        "target, **Fit & bootstrap** to see how well one simulated study recovers the truth, "
+        "and **Export** for the data, the JSON the command line reads, and R/Python scripts."
+    )
     st.caption(f"lmmcore version {lmmcore.__version__}")
 
 

@@ -86,6 +86,45 @@ def sdcor(structure: ModelStructure, theta: np.ndarray, sigma: float) -> np.ndar
     return np.array([*out, sigma])
 
 
+def on_data_scale(boot: Any, result: LMMResult, old_names: bool = False) -> Any:
+    """A bootstrap of the default statistic (fixed effects, sigma, theta) as lme4 reports
+    it: the SDs and correlations of each random-effects block, sigma, then the fixed
+    effects, with lme4's names (``sd_(Intercept)|Subject`` with ``old_names=False``).
+
+    Example:
+        >>> import lmmcore
+        >>> res = lmmcore.fit("Yield ~ 1 + (1 | Batch)", lmmcore.load_dataset("Dyestuff"))
+        >>> on_data_scale(lmmcore.bootMer(res, B=20, seed=1), res).names
+        ['sd_(Intercept)|Batch', 'sigma', '(Intercept)']
+    """
+    from lmmcore.bootstrap import BootResult
+
+    s = result.structure
+    p = s.p
+    expected = p + 1 + s.n_theta
+    if boot.estimates.shape[1] != expected:
+        raise ValueError(
+            f"on_data_scale needs a bootstrap of the default statistic ({expected} values per "
+            f"replicate); this one has {boot.estimates.shape[1]}."
+        )
+    est = np.array(
+        [np.concatenate([sdcor(s, row[p + 1 :], row[p]), row[:p]]) for row in boot.estimates]
+    ).reshape(len(boot.estimates), expected)
+    t0 = np.concatenate([sdcor(s, result.theta, result.sigma), result.solution.beta])
+    names = [*parameter_names(s, old_names), *s.fe_names]
+    return BootResult(est, names, t0, boot.status, boot.interrupted)
+
+
+def true_parameters(spec: Any, structure: ModelStructure) -> dict[str, float]:
+    """A spec's true values under lme4's names (``sd_(Intercept)|subj``, ``sigma``, fixed
+    effects), for putting the truth beside bootstrap or profile intervals."""
+    values = sdcor(structure, spec.theta_for(structure), spec.sigma)
+    names = parameter_names(structure, old_names=False)
+    out = dict(zip(names, map(float, values), strict=True))
+    out.update({n: float(spec.fixed[n]) for n in structure.fe_names})
+    return out
+
+
 def _cholesky_psd(C: np.ndarray) -> np.ndarray | None:
     """Lower Cholesky factor of a positive semi-definite matrix (zero pivots allowed),
     or None when C is not positive semi-definite."""
@@ -331,13 +370,8 @@ def confint(
         for i in rows:
             ci[i] = prof.interval(i, z)
     else:
-        from lmmcore.bootstrap import BootResult, bootMer
+        from lmmcore.bootstrap import bootMer
 
         boot = bootMer(result, B=nsim, seed=seed, **boot_kwargs)
-        p = s.p
-        est = np.array(
-            [np.concatenate([sdcor(s, row[p + 1 :], row[p]), row[:p]]) for row in boot.estimates]
-        )
-        t0 = np.concatenate([sdcor(s, result.theta, result.sigma), result.solution.beta])
-        ci = BootResult(est, names, t0, boot.status).ci(boot_type, level)
+        ci = on_data_scale(boot, result, bool(oldNames)).ci(boot_type, level)
     return pd.DataFrame(ci[rows], index=[names[i] for i in rows], columns=_columns(level))

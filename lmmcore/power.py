@@ -728,7 +728,16 @@ def _result(res, names, truth, test, alpha, problem, sims, nsim, opts) -> PowerR
 # ----------------------------------------------------------------------------- curves
 
 
-def _resize(design: Design, sizes: Mapping[str, int]) -> Design:
+def _resize(design: Design | pd.DataFrame, sizes: Mapping[str, int]) -> Design | pd.DataFrame:
+    """The design at other sizes; pilot data (a DataFrame) grows along its own grouping
+    columns with `lmmcore.extend` (``{"Subject": 40}``)."""
+    if isinstance(design, pd.DataFrame):
+        from lmmcore.pilot import extend
+
+        data = design
+        for along, n in sizes.items():
+            data = extend(data, along, int(n))
+        return data
     try:
         return design.with_size(**sizes)
     except TypeError as exc:
@@ -820,17 +829,23 @@ def find_sample_size(
     """
     if not 0 < target < 1:
         raise PowerError(f"target must be strictly between 0 and 1, got {target!r}.")
-    if dimension not in ("subjects", "items", "trials"):
+    if isinstance(design, pd.DataFrame):
+        if dimension not in design.columns:
+            raise PowerError(
+                f"dimension {dimension!r} is not a column of the pilot data; use one of its "
+                "grouping columns."
+            )
+    elif dimension not in ("subjects", "items", "trials"):
         raise PowerError(f"dimension must be 'subjects', 'items' or 'trials', got {dimension!r}.")
     if not (isinstance(lower, int) and isinstance(upper, int) and 1 <= lower <= upper):
         raise PowerError(f"Need integers 1 <= lower <= upper, got {lower!r}, {upper!r}.")
     candidates = []
     for n in range(lower, upper + 1, step or 1):
-        try:
-            d = _resize(design, {dimension: n})
-            d.n_rows  # noqa: B018 - validates sizes
-        except DesignError:
-            continue
+        if not isinstance(design, pd.DataFrame):
+            try:
+                _resize(design, {dimension: n})  # validates the size (group multiples)
+            except DesignError:
+                continue
         candidates.append(n)
     if not candidates:
         raise PowerError(f"No {dimension} count in [{lower}, {upper}] fits this design.")
@@ -846,13 +861,14 @@ def find_sample_size(
     frame = lambda: pd.DataFrame(sorted(rows.values(), key=lambda r: r[dimension]))  # noqa: E731
     if not ok(len(candidates) - 1):
         top = rows[candidates[-1]]
+        other = {"subjects": "items", "items": "subjects"}.get(dimension, "another dimension")
         return SampleSizeResult(
             None,
             False,
-            f"Target power {target:.0%} for {effect} is not reached with {dimension} <= "
-            f"{candidates[-1]}: power there is {top['power']:.3f} (95% CI "
-            f"{top['ci_lower']:.3f}-{top['ci_upper']:.3f}). Increase another dimension "
-            "(e.g. items) or the upper bound.",
+            f"Target power {target:.0%} for {effect} is not reachable by adding {dimension} "
+            f"up to {candidates[-1]}: power there is {top['power']:.3f} (95% CI "
+            f"{top['ci_lower']:.3f}-{top['ci_upper']:.3f}). Add {other}, or raise the upper "
+            "bound.",
             frame(),
         )
     lo, hi = -1, len(candidates) - 1  # ok(hi) is True; ok(lo) False or below range

@@ -25,6 +25,7 @@ import plotly.graph_objects as go
 
 __all__ = [
     "SmallestSize",
+    "axis_label",
     "diagnostics_table",
     "power_curve_figure",
     "power_heatmap_figure",
@@ -32,7 +33,16 @@ __all__ = [
 ]
 
 _COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2")
+# effects differ by marker and dash as well as colour (readable in grey and for colour-blind
+# readers, and where lines overlap)
+_SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "star", "cross")
+_DASHES = ("solid", "dash", "dashdot", "longdash", "dot", "longdashdot", "solid")
 _LABELS = {"subjects": "Number of subjects", "items": "Number of items", "trials": "Trials"}
+
+
+def axis_label(dim: str) -> str:
+    """The axis title of a varied dimension (pilot grouping columns: 'Number of Subject')."""
+    return _LABELS.get(dim, f"Number of {dim} units")
 
 
 def _rgba(hex_color: str, alpha: float) -> str:
@@ -93,7 +103,12 @@ def power_curve_figure(
                 mode="lines+markers",
                 name=f"{name} (type I error)" if zero else name,
                 legendgroup=name,
-                line={"color": color, "dash": "dot" if zero else "solid"},
+                line={
+                    "color": color,
+                    "dash": "dot" if zero else _DASHES[i % len(_DASHES)],
+                    "width": 2.5,
+                },
+                marker={"symbol": _SYMBOLS[i % len(_SYMBOLS)], "size": 9},
                 customdata=np.column_stack([d["ci_lower"], d["ci_upper"]]),
                 hovertemplate=(
                     f"{name}<br>{x} = %{{x}}<br>power = %{{y:.3f}}"
@@ -117,7 +132,7 @@ def power_curve_figure(
         )
     fig.update_layout(
         title="Power curve",
-        xaxis_title=_LABELS.get(x, x),
+        xaxis_title=axis_label(x),
         yaxis_title="Power (share of significant simulations)",
         yaxis={"range": [0, 1.02]},
         legend_title_text="Effect",
@@ -167,8 +182,8 @@ def power_heatmap_figure(
         title += f" (★: 95% CI lower bound above {target:.0%})"
     fig.update_layout(
         title=title,
-        xaxis_title=_LABELS.get(x, x),
-        yaxis_title=_LABELS.get(y, y),
+        xaxis_title=axis_label(x),
+        yaxis_title=axis_label(y),
         xaxis={"type": "category"},
         yaxis={"type": "category"},
     )

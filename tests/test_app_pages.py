@@ -9,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import lmmcore
+from lmmcore.confint import on_data_scale
 from tests.apptest_utils import errors
 from views._common import SEED_KEY
 
@@ -103,11 +104,29 @@ def test_bootstrap_matches_direct_bootmer():
     at.button(key="run_boot").click().run()
     assert not at.exception, at.exception
     seed = at.session_state[SEED_KEY]
-    direct = lmmcore.bootMer(at.session_state["fit_result"], B=20, seed=seed)
+    fit = at.session_state["fit_result"]
+    direct = on_data_scale(lmmcore.bootMer(fit, B=20, seed=seed), fit)
     pd.testing.assert_frame_equal(at.session_state["boot_ci"], direct.ci_frame("basic", 0.9))
+    # on the data scale, as lme4's confint(method = "boot", oldNames = FALSE)
+    assert list(at.session_state["boot_ci"].index[:4]) == [
+        "sd_(Intercept)|Subject", "cor_Days.(Intercept)|Subject", "sd_Days|Subject", "sigma"]
     assert at.session_state["boot_result"].B == 20
     assert [m.label for m in at.metric] == ["Ok", "Singular", "Not converged", "Failed"]
     assert len(at.get("plotly_chart")) == 1
     # a plain rerun (button now False) keeps the results from session_state
     at.run()
     assert "boot_result" in at.session_state and len(at.get("plotly_chart")) == 1
+
+
+def test_every_page_renders_with_a_pilot_fit_as_the_truth():
+    from views._common import PAGES
+
+    at = fit_sleepstudy(open_page(YOUR_DATA))
+    at.button(key="use_fit").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["md_preset"] == "pilot"
+    assert any("observed power" in i.value for i in at.info)  # why fitted values are not a plan
+    for page in PAGES:
+        at.switch_page(page.path).run()
+        assert not at.exception, (page.path, at.exception)
+    assert [b.label for b in at.get("download_button")] == ["Simulated data (CSV)", "Spec (JSON)"]

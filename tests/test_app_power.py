@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import lmmcore
-from tests.apptest_utils import errors
+from tests.apptest_utils import errors, unescape
 from views._common import SEED_KEY
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -175,3 +175,97 @@ def test_adding_simulations_checks_the_same_budget_as_a_run(monkeypatch):
         for e in errors(at)
     ), errors(at)
     assert at.session_state["power_curve_df"]["nsim"].iloc[0] == 20  # nothing ran
+
+
+def run_small_curve(at: AppTest, sizes: str = "6, 10", nsim: int = 30) -> AppTest:
+    at.selectbox(key="power_test").set_value("wald")
+    at.number_input(key="power_nsim").set_value(nsim)
+    at.text_input(key="power_subjects").set_value(sizes).run()
+    at.button(key="power_run_button").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_results_for_other_inputs_are_not_shown_as_current():
+    """P1's curve, then preset P5 on Model & design, then back to Power (issue #11.1)."""
+    at = AppTest.from_file(str(APP), default_timeout=120).run()
+    at.switch_page("views/model_design.py").run()
+    at.number_input(key="md_subjects").set_value(8)
+    at.number_input(key="md_items").set_value(10).run()
+    at.switch_page(POWER).run()
+    run_small_curve(at)
+    assert at.get("plotly_chart") and at.button(key="power_extend")
+    at.switch_page("views/model_design.py").run()
+    at.selectbox(key="md_preset").set_value("P5").run()
+    at.switch_page(POWER).run()
+    assert not at.exception, at.exception
+    assert any("computed for other inputs" in w.value and "the model" in w.value
+               for w in at.warning)
+    assert not at.get("plotly_chart")  # no stale curve
+    assert not [b for b in at.button if b.key == "power_extend"]  # nothing to extend
+    # the same happens when only the test changes
+    at.switch_page("views/model_design.py").run()
+    at.selectbox(key="md_preset").set_value("P1").run()
+    at.number_input(key="md_subjects").set_value(8)
+    at.number_input(key="md_items").set_value(10).run()
+    at.switch_page(POWER).run()
+    assert not at.exception, at.exception
+    assert at.get("plotly_chart")  # the P1 run matches its inputs again
+    assert at.button(key="power_extend")  # and its settings survived the other page
+    at.selectbox(key="power_test").set_value("satterthwaite").run()
+    assert any("the test" in w.value for w in at.warning) and not at.get("plotly_chart")
+
+
+def test_an_error_on_model_and_design_is_not_replaced_by_a_fallback():
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    at.switch_page("views/model_design.py").run()
+    at.text_input(key="md_formula").set_value("RT ~ X_q + (1 | item_id)").run()
+    at.switch_page(POWER).run()
+    assert not at.exception, at.exception
+    assert any("has an error" in w.value and "X\\_q" in w.value for w in at.warning)
+    assert not any("preset P1" in i.value for i in at.info)
+    assert not at.button
+
+
+def test_pilot_fit_to_power_curve_equals_the_library_call():
+    """Your data -> fit -> use as the truth -> power over more subjects (issue #11)."""
+    at = AppTest.from_file(str(APP), default_timeout=120).run()
+    at.switch_page("views/your_data.py").run()
+    at.button(key="fit").click().run()
+    at.button(key="use_fit").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["md_preset"] == "pilot"
+    at.switch_page(POWER).run()
+    assert not at.exception, at.exception
+    assert at.radio(key="power_vary").options == ["Subject"]
+    at.selectbox(key="power_test").set_value("wald")
+    at.number_input(key="power_nsim").set_value(40)
+    at.text_input(key="power_Subject").set_value("18, 36").run()
+    at.button(key="power_run_button").click().run()
+    assert not at.exception, at.exception
+    df = at.session_state["power_curve_df"]
+    sleep = lmmcore.load_dataset("sleepstudy")
+    spec = lmmcore.ModelSpec.from_fit(lmmcore.fit("Reaction ~ Days + (Days | Subject)", sleep))
+    seed = at.session_state[SEED_KEY]
+    for n in (18, 36):
+        direct = lmmcore.power(spec, lmmcore.extend(sleep, "Subject", n), nsim=40, test="wald",
+                               seed=seed, effects=["Days"])
+        row = df[df["Subject"] == n].iloc[0]
+        assert row["power"] == direct.power("Days")
+        assert row["mean_estimate"] == pytest.approx(direct.table.loc["Days", "mean_estimate"],
+                                                     rel=1e-12)
+
+
+def test_sample_size_search_equals_find_sample_size():
+    at = run_small_curve(open_page(small=True), "6, 10", 30)
+    at.number_input(key="power_search_upper").set_value(30)
+    at.button(key="power_search_button").click().run()
+    assert not at.exception, at.exception
+    seed = at.session_state[SEED_KEY]
+    with pytest.warns(lmmcore.errors.LmmWarning):
+        direct = lmmcore.find_sample_size(P1.spec, SMALL, "X_i", target=0.8, dimension="subjects",
+                                          lower=3, upper=30, nsim=30, test="wald", seed=seed)
+    key, res = at.session_state["power_search"]
+    assert res.message == direct.message and res.size == direct.size
+    shown = [m.value for m in [*at.success, *at.warning] if "X\\_i" in m.value or "X_i" in m.value]
+    assert any(unescape(m) == direct.message for m in shown)

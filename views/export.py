@@ -6,6 +6,9 @@ Uses what "Model & design" keeps in session_state: ``spec``, ``design``, ``sim_d
 
 from __future__ import annotations
 
+import json
+
+import pandas as pd
 import streamlit as st
 
 from lmmcore.export import python_script, r_script, spec_design_json
@@ -15,6 +18,7 @@ PURPOSE = (
     "Download the model, the design, simulated data, results and a script that reproduces them."
 )
 
+st.set_page_config(page_title="Export · lmmcore", layout="wide")
 page_header("Export", PURPOSE)
 ss = st.session_state
 spec, design, data = ss.get("spec"), ss.get("design"), ss.get("sim_data")
@@ -29,9 +33,32 @@ if ss.get("md_error"):
 elif spec is None or design is None or data is None:
     st.info('Nothing to export yet: set up a model on the "Model & design" page first.')
     st.page_link("views/model_design.py", label="Go to Model & design", icon=":material/schema:")
+elif isinstance(design, pd.DataFrame):  # a pilot fit: the design is the user's own data
+    seed = int(ss.get("sim_seed", 0))
+    st.markdown(escape_markdown(f"Model {spec.formula} on the pilot data; seed {seed}."))
+    c1, c2 = st.columns(2)
+    c1.download_button(
+        "Simulated data (CSV)",
+        data.to_csv(index=False),
+        file_name="simulated_data.csv",
+        mime="text/csv",
+        key="dl_csv",
+    )
+    c2.download_button(
+        "Spec (JSON)",
+        json.dumps(spec.to_dict(), indent=2),
+        file_name="lmm_spec.json",
+        mime="application/json",
+        key="dl_spec",
+    )
+    st.info(
+        "The design is your pilot data, so there is no design file or script to write: with "
+        "lmmcore in Python, `ModelSpec.from_dict` of this file and `lmmcore.power(spec, "
+        "lmmcore.extend(pilot, along, n))` reproduce the Power page."
+    )
 else:
     seed = int(ss.get("sim_seed", 0))
-    st.markdown(f"Model `{spec.formula}`; {design.summary()}; seed {seed}.")
+    st.markdown(escape_markdown(f"Model {spec.formula}; {design.summary()}; seed {seed}."))
     c1, c2 = st.columns(2)
     c1.download_button(
         "Simulated data (CSV)",

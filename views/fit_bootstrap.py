@@ -12,9 +12,10 @@ import pandas as pd
 import streamlit as st
 
 import lmmcore
+from lmmcore.confint import on_data_scale
 from lmmcore.limits import work_budget
 from lmmcore.plots import bootstrap_histograms
-from views._common import DEFAULT_SEED, SEED_KEY, page_header, show_error
+from views._common import DEFAULT_SEED, SEED_KEY, keep_widgets, page_header, show_error
 from views._jobs import Interrupts, PoolBackend, heartbeat
 
 PURPOSE = (
@@ -68,7 +69,10 @@ def run_bootstrap(result, B: int, seed: int) -> None:
     stops.reraise()
 
 
-def show_bootstrap(boot, method: str, level: float, truth=None) -> None:
+def show_bootstrap(boot, result, method: str, level: float, truth=None) -> None:
+    """Intervals and histograms on the data scale: SDs and correlations of the random
+    effects, sigma, fixed effects (lme4's confint(method="boot"), oldNames=FALSE)."""
+    boot = on_data_scale(boot, result)
     st.markdown(
         f"{boot.B} replicates, seed {st.session_state.get('boot_seed', '?')}"
         + (" (interrupted)" if boot.interrupted else "")
@@ -94,8 +98,9 @@ def show_bootstrap(boot, method: str, level: float, truth=None) -> None:
     st.dataframe(table.assign(original=boot.t0))
     with st.expander("What am I looking at?"):
         st.markdown(
-            "Each row is one model parameter: the fixed effects, the residual SD (*sigma*) "
-            "and the random-effect parameters (*theta*, relative SDs and correlations). "
+            "Each row is one model parameter, named as lme4 names them: `sd_X|g` is the SD "
+            "of term X across the levels of g, `cor_X.Y|g` the correlation of two terms, "
+            "*sigma* the residual SD, then the fixed effects. "
             "*original* is the estimate from your data, the two other columns the "
             "interval's limits. **Percentile** uses the bootstrap quantiles directly, **basic** "
             "reflects them around the estimate, **normal** assumes a bell curve."
@@ -113,10 +118,15 @@ def show_bootstrap(boot, method: str, level: float, truth=None) -> None:
         )
 
 
+st.set_page_config(page_title="Fit & bootstrap · lmmcore", layout="wide")
+keep_widgets("boot_")
 page_header("Fit & bootstrap", PURPOSE)
 result = st.session_state.get(FIT_KEY)
 # true values, when the fit is of data simulated on "Model & design"
-truth = st.session_state.get("truth") if st.session_state.get("fit_source") == "simulated" else None
+simulated = st.session_state.get("fit_source") == "simulated"
+truth = st.session_state.get("truth") if simulated else None
+if simulated and result is not None and "truth_params" in st.session_state:
+    truth = st.session_state["truth_params"]
 if result is None:
     st.info('No fitted model yet: fit one on the "Your data" page first.')
     st.page_link("views/your_data.py", label="Go to Your data", icon=":material/upload_file:")
@@ -155,4 +165,4 @@ else:
         run_bootstrap(result, B, seed)
     boot = st.session_state.get(BOOT_KEY)
     if boot is not None:
-        show_bootstrap(boot, method, float(level), truth)
+        show_bootstrap(boot, result, method, float(level), truth)

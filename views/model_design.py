@@ -18,6 +18,7 @@ import pandas as pd
 import streamlit as st
 
 import lmmcore
+from lmmcore.confint import true_parameters
 from lmmcore.export import MAX_LINK, decode_link, encode_link, read_spec_design
 from lmmcore.plots import condition_labels, drawn_effects_plot, group_means_plot, spaghetti_plot
 from views._common import (
@@ -309,6 +310,7 @@ def fit_simulated(spec: lmmcore.ModelSpec, data: pd.DataFrame) -> None:
     ss["fit_inputs"] = ("simulated", spec.formula, True)
     ss["fit_warnings"] = caught
     ss["truth"] = dict(spec.fixed)
+    ss["truth_params"] = true_parameters(spec, result.structure)
     ss.pop("boot_result", None)
 
 

@@ -1,16 +1,22 @@
-"""Page "Power": power by simulation over numbers of subjects and/or items.
+"""Page "Power": power by simulation over numbers of subjects and/or items, or over more
+units of your pilot data.
 
 Reads the model and design from ``st.session_state["spec"]``/``["design"]`` (set on the
-"Model & design" page), falling back to preset P1. Each design point is computed by the
-cached `power_point` (plain hashable arguments); the finished curve is kept in
-``st.session_state["power_curve_df"]`` and the run's settings in ``["power_run"]``.
+"Model & design" page, or by "Use this fit as the ground truth" on "Your data", where the
+design is the pilot's data), falling back to preset P1 when neither page was visited. Each
+design point is computed by the cached `power_point` (plain hashable arguments), whose
+simulations run on the app's worker processes. The finished curve is kept in
+``st.session_state["power_curve_df"]`` with the settings that made it in ``["power_run"]``;
+it is shown as current only while the settings on screen are the same.
 """
 
 from __future__ import annotations
 
 import contextvars
+import hashlib
 import itertools
 import json
+import math
 import re
 import warnings
 from collections.abc import Callable
@@ -26,7 +32,14 @@ from lmmcore.power_plots import (
     power_heatmap_figure,
     smallest_size,
 )
-from views._common import check_app_design, page_header, show_error
+from views._common import (
+    APP_MAX_ROWS,
+    check_app_design,
+    escape_markdown,
+    keep_widgets,
+    page_header,
+    show_error,
+)
 from views._jobs import PoolBackend, heartbeat
 
 PURPOSE = (
@@ -35,6 +48,7 @@ PURPOSE = (
 CURVE_KEY = "power_curve_df"
 RUN_KEY = "power_run"
 WARN_KEY = "power_warnings"
+SEARCH_KEY = "power_search"
 DEFAULT_PRESET = "P1"
 DEFAULT_NSIM = 1000
 EXTRA_NSIM = 1000
@@ -46,7 +60,24 @@ TEST_LABELS = {
     "kr": "Kenward-Roger t test (slower)",
     "lrt": "Likelihood-ratio test (slower: one extra fit per effect)",
 }
-VARY_OPTIONS = ("subjects", "items", "subjects and items")
+TEST_HELP = (
+    "Satterthwaite: the t test lmerTest reports, with degrees of freedom from the design; "
+    "Wald: a z test that ignores the uncertainty of the variances (too many false positives "
+    "with few subjects or items); Kenward-Roger: a corrected t test (pbkrtest), slower; "
+    "likelihood ratio: compares ML fits with and without the effect."
+)
+#: The settings that decide a curve: results for other values of any of them are stale.
+RESULT_KEYS = ("spec_json", "design_json", "points", "nsim", "test", "alpha", "seed", "effects")
+_CHANGED = {
+    "spec_json": "the model",
+    "design_json": "the design",
+    "points": "the design sizes",
+    "nsim": "the number of simulations",
+    "test": "the test",
+    "alpha": "alpha",
+    "seed": "the seed",
+    "effects": "the effects tested",
+}
 
 
 # ----------------------------------------------------------------------------- computing
@@ -59,7 +90,7 @@ def parse_sizes(text: str, what: str) -> list[int]:
         raise ValueError(f"Enter at least one number of {what}, for example 10, 20, 40.")
     out = []
     for p in parts:
-        if not re.fullmatch(r"\d+", p) or int(p) < 1:
+        if not re.fullmatch(r"\d{1,9}", p) or int(p) < 1:
             raise ValueError(
                 f"{p!r} is not a whole number of {what} >= 1. Enter whole numbers separated "
                 "by commas, for example 10, 20, 40."
@@ -72,8 +103,50 @@ def _spec_json(spec: lmmcore.ModelSpec) -> str:
     return json.dumps(spec.to_dict(), sort_keys=True)
 
 
-def _design_json(design: lmmcore.Design) -> str:
+def _design_json(design) -> str:
+    """A Design as JSON; pilot data by a fingerprint of its contents (the data travel
+    beside it, unhashed)."""
+    if isinstance(design, pd.DataFrame):
+        digest = hashlib.sha256(pd.util.hash_pandas_object(design, index=False).values).hexdigest()
+        return f"pilot:{digest}"
     return json.dumps(design.to_dict(), sort_keys=True)
+
+
+def dimensions(design) -> list[str]:
+    """What a curve can vary: subjects and items, the levels of a nested design, or the
+    grouping columns of pilot data."""
+    if isinstance(design, pd.DataFrame):
+        spec = st.session_state.get("spec")
+        groups = list(spec.random) if spec is not None else []
+        return [g for g in groups if g in design.columns]
+    if design.nested is not None:
+        dims = [n for n, _ in design.nested]
+    else:
+        dims = ["subjects"]
+    return dims + (["items"] if design.items is not None else [])
+
+
+def resize(design, point: tuple[tuple[str, int], ...]):
+    """The design (or pilot data, by `lmmcore.extend`) at one design point."""
+    sizes = dict(point)
+    if isinstance(design, pd.DataFrame):
+        data = design
+        for along, n in sizes.items():
+            data = lmmcore.extend(data, along, n)
+        if len(data) > APP_MAX_ROWS:
+            raise lmmcore.DataError(
+                f"The extended pilot has {len(data):,} rows; the app works on at most "
+                f"{APP_MAX_ROWS:,}."
+            )
+        return data
+    items = sizes.pop("items", None)
+    if design.nested is not None:
+        return check_app_design(design.with_size(items=items, nested=sizes or None))
+    return check_app_design(design.with_size(subjects=sizes.get("subjects"), items=items))
+
+
+def n_rows(design) -> int:
+    return len(design) if isinstance(design, pd.DataFrame) else design.n_rows
 
 
 @st.cache_data(show_spinner=False, max_entries=500)
@@ -86,15 +159,22 @@ def power_point(
     alpha: float,
     seed: int,
     effects: tuple[str, ...],
+    _pilot: pd.DataFrame | None = None,
     _progress: Callable[[int, int], None] | None = None,
     _tick: Callable[[], None] | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
     """Power at one design point: (the `PowerResult.table` with the sizes and ``nsim`` as
     columns, the warnings raised). The same call as one point of `lmmcore.power_curve`;
     its simulations run on the app's worker processes (``_progress`` and ``_tick`` report
-    from this thread and are not part of the cache key; entries are a few kB each)."""
+    from this thread and are not part of the cache key, nor is the pilot data, which
+    ``design_json`` fingerprints; entries are a few kB each)."""
     spec = lmmcore.ModelSpec.from_dict(json.loads(spec_json))
-    design = lmmcore.Design.from_dict(json.loads(design_json)).with_size(**dict(point))
+    base = (
+        _pilot
+        if design_json.startswith("pilot:")
+        else lmmcore.Design.from_dict(json.loads(design_json))
+    )
+    design = resize(base, point)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         res = lmmcore.power(
@@ -133,13 +213,11 @@ def design_points(vary: dict[str, list[int]]) -> list[tuple[tuple[str, int], ...
     return [tuple(zip(dims, vals, strict=True)) for vals in itertools.product(*vary.values())]
 
 
-def simulated_rows(design: lmmcore.Design, points, nsim: int, what: str = "This run") -> int:
+def simulated_rows(design, points, nsim: int, what: str = "This run") -> int:
     """nsim x the rows of all design points, checked against the app's budget (the same
-    check for a first run, a heatmap and "add more simulations"); raises a DesignError for
-    a bad size and a DataError over budget."""
-    for p in points:
-        check_app_design(design.with_size(**dict(p)))
-    rows = nsim * sum(design.with_size(**dict(p)).n_rows for p in points)
+    check for a first run, a heatmap, "add more simulations" and a sample-size search);
+    raises a DesignError for a bad size and a DataError over budget."""
+    rows = nsim * sum(n_rows(resize(design, p)) for p in points)
     return work_budget(rows, what)
 
 
@@ -170,6 +248,7 @@ def run_curve(settings: dict, bar) -> None:
                 settings["alpha"],
                 settings["seed"],
                 settings["effects"],
+                _pilot=settings.get("pilot"),
                 _progress=_outside_cache(within),
                 _tick=_outside_cache(heartbeat(clock, "Working; press Stop to cancel")),
             )
@@ -181,6 +260,7 @@ def run_curve(settings: dict, bar) -> None:
             st.session_state[CURVE_KEY] = pd.concat(frames, ignore_index=True)
             st.session_state[RUN_KEY] = {**settings, "complete": len(frames) == n}
             st.session_state[WARN_KEY] = list(dict.fromkeys(msgs))
+            st.session_state.pop(SEARCH_KEY, None)
         bar.empty()
         clock.empty()
 
@@ -188,15 +268,28 @@ def run_curve(settings: dict, bar) -> None:
 # ----------------------------------------------------------------------------- page
 
 
-def current_model() -> tuple[lmmcore.ModelSpec, lmmcore.Design, bool]:
-    """The spec and design from the Model & design page, or preset P1 (third value True)."""
-    spec = st.session_state.get("spec")
-    design = st.session_state.get("design")
+def current_model():
+    """(spec, design or pilot data, fallback) from the other pages, or preset P1 with
+    fallback True; None (after a warning) when the Model & design page has an error."""
+    ss = st.session_state
+    if ss.get("md_error"):
+        st.warning(
+            escape_markdown(
+                "The model on Model & design has an error, so there is nothing to compute "
+                f"until it is fixed: {ss['md_error']}"
+            )
+        )
+        st.page_link(
+            "views/model_design.py", label="Go to Model & design", icon=":material/schema:"
+        )
+        return None
+    spec = ss.get("spec")
+    design = ss.get("design")
     if isinstance(spec, dict):
         spec = lmmcore.ModelSpec.from_dict(spec)
     if isinstance(design, dict):
         design = lmmcore.Design.from_dict(design)
-    if isinstance(spec, lmmcore.ModelSpec) and isinstance(design, lmmcore.Design):
+    if isinstance(spec, lmmcore.ModelSpec) and isinstance(design, lmmcore.Design | pd.DataFrame):
         return spec, design, False
     p = lmmcore.PRESETS[DEFAULT_PRESET]
     return p.spec, p.design, True
@@ -207,36 +300,69 @@ def explain(title: str, text: str) -> None:
         st.markdown(text)
 
 
+def _default_sizes(design, dim: str) -> str:
+    if dim == "subjects":
+        return "20, 40, 60, 80, 100"
+    if dim == "items":
+        return "10, 20, 40, 80"
+    if isinstance(design, pd.DataFrame):
+        n = len(lmmcore.pilot.units(design, dim))
+    else:
+        n = dict(design.nested or ())[dim]
+    return ", ".join(str(n * k) for k in (1, 2, 3, 4))
+
+
 def settings_form(spec, design) -> dict | None:
     """The widgets; returns the run's settings, or None (after an st.error) if invalid."""
     names = list(spec.fixed)
     default_effects = [n for n in names if n != "(Intercept)"] or names
+    dims = dimensions(design)
+    options = [*dims, *([f"{dims[0]} and {dims[1]}"] if len(dims) > 1 else [])]
     c1, c2 = st.columns(2)
     with c1:
         effects = st.multiselect(
-            "Effects to test", names, default=default_effects, key="power_effects"
+            "Effects to test",
+            names,
+            default=default_effects,
+            key="power_effects",
+            help="Each simulated study tests every effect chosen here.",
         )
         test = st.selectbox(
             "Test",
             list(TEST_LABELS),
             format_func=TEST_LABELS.get,
             key="power_test",
+            help=TEST_HELP,
         )
-        vary_what = st.radio("Vary", VARY_OPTIONS, horizontal=True, key="power_vary")
-        sub_text = st.text_input(
-            "Numbers of subjects",
-            "20, 40, 60, 80, 100",
-            key="power_subjects",
-            disabled=vary_what == "items",
-            help="Whole numbers separated by commas.",
+        if not dims:
+            st.error("The model has no grouping factor to vary.")
+            return None
+        vary_what = st.radio(
+            "Vary",
+            options,
+            horizontal=True,
+            key="power_vary",
+            help="Which sizes the curve runs over; two give a heatmap.",
         )
-        item_text = st.text_input(
-            "Numbers of items",
-            "10, 20, 40, 80",
-            key="power_items",
-            disabled=vary_what == "subjects",
-            help="Whole numbers separated by commas.",
-        )
+        chosen = [
+            d
+            for d in dims
+            if vary_what == d or vary_what.startswith(f"{d} and") or vary_what.endswith(f"and {d}")
+        ]
+        texts = {}
+        for d in dims:
+            texts[d] = st.text_input(
+                f"Numbers of {d}",
+                _default_sizes(design, d),
+                key=f"power_{d}",
+                disabled=d not in chosen,
+                help="Whole numbers separated by commas."
+                + (
+                    " New units are copies of the pilot's (lmmcore.extend)."
+                    if isinstance(design, pd.DataFrame)
+                    else ""
+                ),
+            )
     with c2:
         nsim = int(
             st.number_input(
@@ -246,7 +372,8 @@ def settings_form(spec, design) -> dict | None:
                 value=DEFAULT_NSIM,
                 step=100,
                 key="power_nsim",
-                help="Published guidance: at least 1,000 for a stable power estimate.",
+                help="Published guidance: at least 1,000 for a stable power estimate (its "
+                "Monte-Carlo SE is then about 0.016).",
             )
         )
         alpha = float(
@@ -258,29 +385,27 @@ def settings_form(spec, design) -> dict | None:
                 step=0.01,
                 format="%.3f",
                 key="power_alpha",
+                help="The false-positive rate each test allows.",
             )
         )
-        target = float(
-            st.number_input(
-                "Target power",
-                min_value=0.05,
-                max_value=0.99,
-                value=0.8,
-                step=0.05,
-                key="power_target",
-            )
+        st.number_input(
+            "Target power",
+            min_value=0.05,
+            max_value=0.99,
+            value=0.8,
+            step=0.05,
+            key="power_target",
+            help="The power you want; 0.8 is the common convention.",
         )
     if not effects:
         st.error("Pick at least one effect to test.")
         return None
     vary: dict[str, list[int]] = {}
     try:
-        if vary_what in ("subjects", "subjects and items"):
-            vary["subjects"] = parse_sizes(sub_text, "subjects")
-        if vary_what in ("items", "subjects and items"):
-            vary["items"] = parse_sizes(item_text, "items")
+        for d in chosen:
+            vary[d] = parse_sizes(texts[d], d)
     except ValueError as exc:
-        st.error(str(exc))
+        show_error(exc)
         return None
     points = design_points(vary)
     try:
@@ -297,28 +422,46 @@ def settings_form(spec, design) -> dict | None:
     return {
         "spec_json": _spec_json(spec),
         "design_json": _design_json(design),
+        "pilot": design if isinstance(design, pd.DataFrame) else None,
         "dims": list(vary),
         "points": points,
         "nsim": nsim,
         "test": test,
         "alpha": alpha,
-        "target": target,
         "seed": int(st.session_state.get("seed", 20211)),
         "effects": tuple(effects),
     }
 
 
-def show_results(target: float) -> None:
+def changed(run: dict, settings: dict | None) -> list[str]:
+    """What differs between the settings of a shown result and those on screen."""
+    if settings is None:
+        return ["the inputs (they have an error)"]
+    return [_CHANGED[k] for k in RESULT_KEYS if run.get(k) != settings.get(k)]
+
+
+def show_results(target: float, settings: dict | None, spec, design) -> None:
     df: pd.DataFrame | None = st.session_state.get(CURVE_KEY)
     run: dict | None = st.session_state.get(RUN_KEY)
     if df is None or run is None:
         st.info("Choose the settings and press **Run** to compute the power curve.")
         return
+    stale = changed(run, settings)
+    if stale:
+        st.warning(
+            "The last results were computed for other inputs (" + ", ".join(stale) + " changed "
+            "since), so they are not shown as current. Press **Run** to compute the power for "
+            "the inputs above."
+        )
+        with st.expander("Show the results for the previous inputs"):
+            st.caption("These belong to the previous inputs, not to the ones above.")
+            st.dataframe(diagnostics_table(df, run["dims"]), hide_index=True)
+        return
     dims = run["dims"]
     if not run.get("complete", True):
         st.warning("The last run was interrupted: showing the design points that finished.")
     for msg in st.session_state.get(WARN_KEY, []):
-        st.warning(msg)
+        st.warning(escape_markdown(msg))
     effects = list(dict.fromkeys(df["effect"]))
 
     st.subheader("Results")
@@ -334,13 +477,12 @@ def show_results(target: float) -> None:
         )
     else:
         effect = st.selectbox("Effect shown", effects, key="power_heatmap_effect")
-        fig = power_heatmap_figure(df, effect, "subjects", "items", target=target)
+        fig = power_heatmap_figure(df, effect, dims[0], dims[1], target=target)
         st.plotly_chart(fig, key="power_heatmap_chart")
         explain(
             "heatmap",
-            "Each cell is the power for one combination of subjects and items. Moving right "
-            "adds subjects, moving up adds items. A star marks cells where even the lower end "
-            "of the 95% Monte-Carlo CI is above the target.",
+            "Each cell is the power for one combination of the two sizes. A star marks cells "
+            "where even the lower end of the 95% Monte-Carlo CI is above the target.",
         )
 
     st.subheader("Smallest size that reaches the target")
@@ -349,18 +491,21 @@ def show_results(target: float) -> None:
             if bool((df.loc[df["effect"] == e, "true_value"] == 0).all()):
                 continue  # a zero effect's rate is its type I error, not power
             res = smallest_size(df, e, dims[0], target)
-            (st.success if res.reachable else st.warning)(res.message)
+            (st.success if res.reachable else st.warning)(escape_markdown(res.message))
+        search_controls(df, run, spec, design, target)
     else:
         d = df[df["effect"] == st.session_state.get("power_heatmap_effect", effects[0])]
-        for items, g in d.groupby("items"):
-            res = smallest_size(g, g["effect"].iloc[0], "subjects", target)
-            (st.success if res.reachable else st.warning)(f"With {items} items: {res.message}")
+        for other, g in d.groupby(dims[1]):
+            res = smallest_size(g, g["effect"].iloc[0], dims[0], target)
+            (st.success if res.reachable else st.warning)(
+                escape_markdown(f"With {other} {dims[1]}: {res.message}")
+            )
     explain(
         "smallest size",
         "The smallest size on the curve whose power is above the target even at the lower "
         "end of its 95% CI. If none is, adding more of that dimension may not help: with "
         "few items, for example, item-to-item variability limits power however many "
-        "subjects you test.",
+        "subjects you test. 'Search' looks between and beyond the curve's points.",
     )
 
     st.subheader("Precision and diagnostics")
@@ -374,6 +519,84 @@ def show_results(target: float) -> None:
         "fits mean the model is hard to estimate at that size.",
     )
     extend_controls(df, run)
+
+
+def search_controls(df: pd.DataFrame, run: dict, spec, design, target: float) -> None:
+    """`lmmcore.find_sample_size`: bisection between and beyond the curve's sizes."""
+    dim = run["dims"][0]
+    effects = [
+        e
+        for e in dict.fromkeys(df["effect"])
+        if not bool((df.loc[df["effect"] == e, "true_value"] == 0).all())
+    ]
+    if not effects:
+        return
+    c1, c2, c3 = st.columns([2, 2, 1])
+    effect = c1.selectbox("Effect to size", effects, key="power_search_effect")
+    top = int(df[dim].max())
+    upper = int(
+        c2.number_input(
+            f"Search {dim} up to",
+            min_value=2,
+            max_value=100_000,
+            value=max(2 * top, 4),
+            step=10,
+            key="power_search_upper",
+            help="The largest size the search may try (bisection on the same seed streams).",
+        )
+    )
+    c3.write("")
+    key = (
+        run["spec_json"],
+        run["design_json"],
+        run["nsim"],
+        run["test"],
+        run["alpha"],
+        run["seed"],
+        effect,
+        dim,
+        upper,
+        target,
+    )
+    if c3.button("Search", key="power_search_button"):
+        lower = max(2, int(df[dim].min()) // 2)
+        evaluations = math.ceil(math.log2(max(2, upper - lower + 1))) + 1
+        try:
+            work_budget(
+                run["nsim"] * evaluations * n_rows(resize(design, ((dim, upper),))),
+                f"A search up to {upper:,} {dim}",
+            )
+        except lmmcore.LmmError as exc:
+            show_error(exc)
+            return
+        clock = st.empty()
+        try:
+            with st.spinner(f"Searching {lower}-{upper} {dim}…"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                res = lmmcore.find_sample_size(
+                    spec,
+                    design,
+                    effect,
+                    target=target,
+                    dimension=dim,
+                    lower=lower,
+                    upper=upper,
+                    nsim=run["nsim"],
+                    test=run["test"],
+                    alpha=run["alpha"],
+                    seed=run["seed"],
+                    backend=PoolBackend(heartbeat(clock, "Searching; press Stop to cancel")),
+                )
+        except lmmcore.LmmError as exc:
+            show_error(exc)
+            return
+        finally:
+            clock.empty()
+        st.session_state[SEARCH_KEY] = (key, res)
+    found = st.session_state.get(SEARCH_KEY)
+    if found is not None and found[0] == key:
+        res = found[1]
+        (st.success if res.reachable else st.warning)(escape_markdown(res.message))
 
 
 def extend_controls(df: pd.DataFrame, run: dict) -> None:
@@ -398,12 +621,12 @@ def extend_controls(df: pd.DataFrame, run: dict) -> None:
     )
     if not clicked:
         return
+    design = run.get("pilot")
+    if design is None:
+        design = lmmcore.Design.from_dict(json.loads(run["design_json"]))
     try:  # the same budget as a first run, for the whole (longer) point
         simulated_rows(
-            lmmcore.Design.from_dict(json.loads(run["design_json"])),
-            [point],
-            current + EXTRA_NSIM,
-            f"Adding {EXTRA_NSIM:,} simulations at {label}",
+            design, [point], current + EXTRA_NSIM, f"Adding {EXTRA_NSIM:,} simulations at {label}"
         )
     except lmmcore.LmmError as exc:
         show_error(exc)
@@ -420,6 +643,7 @@ def extend_controls(df: pd.DataFrame, run: dict) -> None:
             run["alpha"],
             run["seed"],
             run["effects"],
+            _pilot=run.get("pilot"),
             _progress=_outside_cache(
                 lambda done, total: bar.progress(done / total, text=f"{done}/{total}")
             ),
@@ -436,14 +660,23 @@ def extend_controls(df: pd.DataFrame, run: dict) -> None:
 
 
 def main() -> None:
+    st.set_page_config(page_title="Power · lmmcore", layout="wide")
+    keep_widgets("power_")  # the settings survive a visit to another page
     page_header("Power", PURPOSE)
-    spec, design, fallback = current_model()
+    model = current_model()
+    if model is None:
+        return
+    spec, design, fallback = model
     if fallback:
         st.info(
             f"No model from the **Model & design** page yet: using preset {DEFAULT_PRESET} "
             f"({lmmcore.PRESETS[DEFAULT_PRESET].title})."
         )
-    st.caption(f"Model: `{spec.formula}`. Design: {design.summary().splitlines()[0]}")
+    if isinstance(design, pd.DataFrame):
+        what = f"pilot data, {len(design):,} rows"
+    else:
+        what = design.summary().splitlines()[0]
+    st.caption(escape_markdown(f"Model: {spec.formula}. Design: {what}."))
     explain(
         "this page",
         "We simulate many studies from your model, fit each one, and count how often the "
@@ -456,7 +689,7 @@ def main() -> None:
             bar = st.progress(0.0, text="Starting")
             run_curve(settings, bar)
         target = float(st.session_state.get("power_target", 0.8))
-        show_results(target)
+        show_results(target, settings, spec, design)
     except lmmcore.LmmError as exc:
         show_error(exc)
 

@@ -14,7 +14,7 @@ import streamlit as st
 import lmmcore
 from lmmcore.datasets import DATASETS
 from lmmcore.plots import random_effects_plot, residual_plot
-from views._common import APP_MAX_ROWS, page_header, show_error
+from views._common import APP_MAX_ROWS, PILOT_KEY, page_header, show_error
 from views._jobs import fit_on_worker
 
 PURPOSE = (
@@ -170,6 +170,32 @@ def show_fit(result) -> None:
         )
 
 
+def use_as_truth(result, data: pd.DataFrame, source: str) -> None:
+    """'Use this fit as the ground truth': the fitted spec on the pilot's own rows becomes
+    the current model (editable on Model & design; Power extends it along its units)."""
+    st.subheader("Plan a study from this pilot")
+    st.markdown(
+        "Use the fitted values as the truth of a power analysis on the pilot's own design "
+        "(its conditions, imbalance and missing rows); the Power page then extends the pilot "
+        "to more subjects or items, drawing new units like the pilot's."
+    )
+    if not st.button("Use this fit as the ground truth", key="use_fit", type="primary"):
+        return
+    try:
+        spec = lmmcore.ModelSpec.from_fit(result)
+    except lmmcore.LmmError as e:
+        show_error(e)
+        return
+    ss = st.session_state
+    label = source.split(":")[1] if ":" in source else source
+    ss[PILOT_KEY] = {"spec": spec, "data": data, "label": label}
+    ss["md_preset"] = "pilot"
+    ss.pop("md_loaded", None)
+    ss["spec"], ss["design"], ss["md_error"] = spec, data, None
+    st.switch_page("views/model_design.py")
+
+
+st.set_page_config(page_title="Your data · lmmcore", layout="wide")
 page_header("Your data", PURPOSE)
 data, default_formula, source = choose_data()
 if data is not None:
@@ -199,6 +225,7 @@ made_with = st.session_state.get("fit_inputs")
 if result is not None and st.session_state.get("fit_source") != "simulated":
     if made_with == inputs:
         show_fit(result)
+        use_as_truth(result, st.session_state[DATA_KEY], source)
     else:
         st.info(
             "The data, formula or REML setting changed since the last fit; press **Fit** to "
