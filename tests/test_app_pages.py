@@ -109,7 +109,11 @@ def test_bootstrap_matches_direct_bootmer():
     pd.testing.assert_frame_equal(at.session_state["boot_ci"], direct.ci_frame("basic", 0.9))
     # on the data scale, as lme4's confint(method = "boot", oldNames = FALSE)
     assert list(at.session_state["boot_ci"].index[:4]) == [
-        "sd_(Intercept)|Subject", "cor_Days.(Intercept)|Subject", "sd_Days|Subject", "sigma"]
+        "sd_(Intercept)|Subject",
+        "cor_Days.(Intercept)|Subject",
+        "sd_Days|Subject",
+        "sigma",
+    ]
     assert at.session_state["boot_result"].B == 20
     assert [m.label for m in at.metric] == ["Ok", "Singular", "Not converged", "Failed"]
     assert len(at.get("plotly_chart")) == 1

@@ -199,8 +199,9 @@ def test_results_for_other_inputs_are_not_shown_as_current():
     at.selectbox(key="md_preset").set_value("P5").run()
     at.switch_page(POWER).run()
     assert not at.exception, at.exception
-    assert any("computed for other inputs" in w.value and "the model" in w.value
-               for w in at.warning)
+    assert any(
+        "computed for other inputs" in w.value and "the model" in w.value for w in at.warning
+    )
     assert not at.get("plotly_chart")  # no stale curve
     assert not [b for b in at.button if b.key == "power_extend"]  # nothing to extend
     # the same happens when only the test changes
@@ -248,12 +249,19 @@ def test_pilot_fit_to_power_curve_equals_the_library_call():
     spec = lmmcore.ModelSpec.from_fit(lmmcore.fit("Reaction ~ Days + (Days | Subject)", sleep))
     seed = at.session_state[SEED_KEY]
     for n in (18, 36):
-        direct = lmmcore.power(spec, lmmcore.extend(sleep, "Subject", n), nsim=40, test="wald",
-                               seed=seed, effects=["Days"])
+        direct = lmmcore.power(
+            spec,
+            lmmcore.extend(sleep, "Subject", n),
+            nsim=40,
+            test="wald",
+            seed=seed,
+            effects=["Days"],
+        )
         row = df[df["Subject"] == n].iloc[0]
         assert row["power"] == direct.power("Days")
-        assert row["mean_estimate"] == pytest.approx(direct.table.loc["Days", "mean_estimate"],
-                                                     rel=1e-12)
+        assert row["mean_estimate"] == pytest.approx(
+            direct.table.loc["Days", "mean_estimate"], rel=1e-12
+        )
 
 
 def test_sample_size_search_equals_find_sample_size():
@@ -263,8 +271,18 @@ def test_sample_size_search_equals_find_sample_size():
     assert not at.exception, at.exception
     seed = at.session_state[SEED_KEY]
     with pytest.warns(lmmcore.errors.LmmWarning):
-        direct = lmmcore.find_sample_size(P1.spec, SMALL, "X_i", target=0.8, dimension="subjects",
-                                          lower=3, upper=30, nsim=30, test="wald", seed=seed)
+        direct = lmmcore.find_sample_size(
+            P1.spec,
+            SMALL,
+            "X_i",
+            target=0.8,
+            dimension="subjects",
+            lower=3,
+            upper=30,
+            nsim=30,
+            test="wald",
+            seed=seed,
+        )
     key, res = at.session_state["power_search"]
     assert res.message == direct.message and res.size == direct.size
     shown = [m.value for m in [*at.success, *at.warning] if "X\\_i" in m.value or "X_i" in m.value]

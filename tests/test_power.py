@@ -290,7 +290,8 @@ def test_find_sample_size_reachable_and_not():
     nr = find_sample_size(
         p1.spec, few, "X_i", target=0.95, lower=20, upper=40, nsim=30, test="wald", seed=1
     )
-    assert not nr.reachable and nr.size is None and "not reachable by adding subjects" in nr.message and "Add items" in nr.message
+    assert not nr.reachable and nr.size is None
+    assert "not reachable by adding subjects" in nr.message and "Add items" in nr.message
 
 
 def test_extend_after_an_interrupt_continues_with_the_unfinished_replicates():

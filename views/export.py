@@ -18,6 +18,17 @@ PURPOSE = (
     "Download the model, the design, simulated data, results and a script that reproduces them."
 )
 
+
+def data_download(col, data: pd.DataFrame) -> None:
+    col.download_button(
+        "Simulated data (CSV)",
+        data.to_csv(index=False),
+        file_name="simulated_data.csv",
+        mime="text/csv",
+        key="dl_csv",
+    )
+
+
 st.set_page_config(page_title="Export · lmmcore", layout="wide")
 page_header("Export", PURPOSE)
 ss = st.session_state
@@ -37,13 +48,7 @@ elif isinstance(design, pd.DataFrame):  # a pilot fit: the design is the user's 
     seed = int(ss.get("sim_seed", 0))
     st.markdown(escape_markdown(f"Model {spec.formula} on the pilot data; seed {seed}."))
     c1, c2 = st.columns(2)
-    c1.download_button(
-        "Simulated data (CSV)",
-        data.to_csv(index=False),
-        file_name="simulated_data.csv",
-        mime="text/csv",
-        key="dl_csv",
-    )
+    data_download(c1, data)
     c2.download_button(
         "Spec (JSON)",
         json.dumps(spec.to_dict(), indent=2),
@@ -60,13 +65,7 @@ else:
     seed = int(ss.get("sim_seed", 0))
     st.markdown(escape_markdown(f"Model {spec.formula}; {design.summary()}; seed {seed}."))
     c1, c2 = st.columns(2)
-    c1.download_button(
-        "Simulated data (CSV)",
-        data.to_csv(index=False),
-        file_name="simulated_data.csv",
-        mime="text/csv",
-        key="dl_csv",
-    )
+    data_download(c1, data)
     c2.download_button(
         "Spec and design (JSON)",
         spec_design_json(spec, design),
