@@ -170,7 +170,7 @@ def fixed_inputs(names: list[str]) -> dict[str, float]:
         table,
         key=key,
         disabled=["coefficient"],
-        use_container_width=True,
+        width="stretch",
         column_config={
             "value": st.column_config.NumberColumn(
                 "true value",
@@ -209,7 +209,7 @@ def random_inputs(groups: dict[str, list[str]]) -> dict[str, dict]:
             table,
             key=f"md_sd_{gen}_{g}_{abs(hash(tuple(terms)))}",
             disabled=["term"],
-            use_container_width=True,
+            width="stretch",
             column_config={
                 "SD": st.column_config.NumberColumn(
                     "SD",
@@ -231,7 +231,7 @@ def random_inputs(groups: dict[str, list[str]]) -> dict[str, dict]:
                 key=f"md_corr_{gen}_{g}_{abs(hash(tuple(terms)))}",
                 disabled=["term", "with"],
                 hide_index=True,
-                use_container_width=True,
+                width="stretch",
                 column_config={
                     "correlation": st.column_config.NumberColumn(
                         "correlation",
@@ -355,8 +355,7 @@ def load_file() -> None:
                 show_error(f"Could not use {up.name}: {exc}")
                 return
             ss["md_json_loaded"] = up.file_id
-            ss["md_preset"] = FILE
-            ss.pop("md_loaded", None)
+            ss["md_pending_start"] = FILE  # applied before "Start from" is drawn
             st.rerun()
 
 
@@ -396,6 +395,9 @@ def main() -> None:
     if QUERY_NOTES_KEY in ss:
         st.warning(ss.pop(QUERY_NOTES_KEY))
     pending_link()
+    if "md_pending_start" in ss:
+        ss["md_preset"] = ss.pop("md_pending_start")
+        ss.pop("md_loaded", None)
     options = starting_points()
     if ss.get("md_preset") not in options:
         ss["md_preset"] = "P1"
@@ -485,20 +487,18 @@ def main() -> None:
     except lmmcore.LmmError as e:
         fail(e)
 
-    c1, c2 = st.columns([1, 2])
-    with c1:
-        st.markdown("**Fixed effects**")
-        fixed = fixed_inputs(names)
-        sigma = st.number_input(
-            "Residual SD (sigma)",
-            key="md_sigma",
-            format="%.4g",
-            help="The trial-to-trial noise left after the fixed and random effects, in the "
-            "response's units.",
-        )
-    with c2:
-        st.markdown("**Random effects: SD of each term, per grouping factor**")
-        random = random_inputs(groups)
+    # one column: at 800 px every editor keeps room for its values
+    st.markdown("**Fixed effects**")
+    fixed = fixed_inputs(names)
+    sigma = st.number_input(
+        "Residual SD (sigma)",
+        key="md_sigma",
+        format="%.4g",
+        help="The trial-to-trial noise left after the fixed and random effects, in the "
+        "response's units.",
+    )
+    st.markdown("**Random effects: SD of each term, per grouping factor**")
+    random = random_inputs(groups)
     if preset == PILOT:
         st.info(
             "These start as the pilot's fitted values. Power computed from them is the "
