@@ -236,6 +236,11 @@ class Token:
 
 
 def _unexpected(ch: str, pos: int, text: str) -> FormulaError:
+    if ch == "_":
+        return FormulaError(
+            f"A name at position {pos} in {text!r} starts with an underscore; write such a "
+            "column name in backticks, e.g. `_id`."
+        )
     if ch == "`":
         return FormulaError(
             f"The backtick at position {pos} in {text!r} starts a name that never ends; close "
@@ -257,11 +262,11 @@ def _check_name(name: str, text: str, pos: int) -> None:
     folded = unicodedata.normalize("NFKC", name)
     if not name.strip():
         raise FormulaError(f"The name at position {pos} in {text!r} is empty.")
-    if folded.startswith("_") or "__" in folded:
+    if "__" in folded:
         raise FormulaError(
             f"The name {name!r} at position {pos} in {text!r} is not allowed: names may not "
-            "start with an underscore or contain a double underscore (compared after Unicode "
-            "NFKC normalisation). Rename the column."
+            "contain a double underscore (compared after Unicode NFKC normalisation). Rename "
+            "the column."
         )
     if any(unicodedata.category(c) == "Cc" for c in name):
         raise FormulaError(

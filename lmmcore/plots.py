@@ -82,6 +82,8 @@ def bootstrap_histograms(
             row=r + 1,
             col=c + 1,
         )
+        fig.update_xaxes(title_text=f"{name} (bootstrap estimate)", row=r + 1, col=c + 1)
+        fig.update_yaxes(title_text="replicates", row=r + 1, col=c + 1)
         xref, yref = _axis_ref(i)
         lines = [
             ("ci_lower", ci[j, 0], CI_COLOR, "dash"),
@@ -152,6 +154,8 @@ def random_effects_plot(result: Any) -> go.Figure:
             row=r + 1,
             col=c + 1,
         )
+        fig.update_xaxes(title_text=f"predicted deviation ({term})", row=r + 1, col=c + 1)
+        fig.update_yaxes(title_text=f"{group} level", row=r + 1, col=c + 1)
         xref, yref = _axis_ref(i)
         fig.add_shape(
             type="line",

@@ -58,3 +58,25 @@ def test_page_renders_through_navigation(page):
     assert not at.exception, at.exception
     assert [t.value for t in at.title] == [page.title]
     assert at.caption and at.caption[0].value.endswith(".")  # the purpose line comes first
+
+
+def test_every_parameter_input_has_a_tooltip():
+    at = run_app()
+    at.switch_page("views/your_data.py").run()
+    at.button(key="fit").click().run()
+    at.switch_page(PAGES[0].path).run()
+    at.selectbox(key="md_preset").set_value("P4").run()  # a design with covariates
+    for page in PAGES:
+        at.switch_page(page.path).run()
+        assert not at.exception, at.exception
+        for kind in (
+            "number_input",
+            "text_input",
+            "selectbox",
+            "radio",
+            "checkbox",
+            "multiselect",
+            "slider",
+        ):
+            for w in getattr(at, kind):
+                assert w.help, f"{page.title}: {kind} {w.label!r} has no tooltip"

@@ -135,3 +135,15 @@ def test_groups_convenience_fits_crossed_intercepts_and_shows_them():
     r = lmmcore.fit("diameter ~ 1", df, groups=["plate", "sample"])
     assert r.formula == "diameter ~ 1 + (1 | plate) + (1 | sample)"
     assert abs(r.objective - fx["tight_refit"]["objective"]) < 1e-6
+
+
+def test_a_leading_underscore_is_explained_not_called_unexpected():
+    with pytest.raises(
+        FormulaError,
+        match=r"starts with an underscore; write such a column name "
+        r"in backticks, e\.g\. `_id`",
+    ) as info:
+        parse_formula("y ~ _id + (1 | g)")
+    assert "Unexpected" not in str(info.value)
+    df = pd.DataFrame({"y": np.arange(8.0), "_id": [0.0, 1.0] * 4, "g": list("aabbccdd")})
+    assert build_structure("y ~ `_id` + (1 | g)", df).fe_names == ("(Intercept)", "`_id`")

@@ -148,3 +148,46 @@ def test_drawn_effects_plot_scatter_and_histogram(p1_sim):
     sc = next(t for t in fig.data if t.name == "subj_id")
     np.testing.assert_allclose(sc.x, eff["subj_id"]["(Intercept)"])
     np.testing.assert_allclose(sc.y, eff["subj_id"]["X_i"])
+
+
+def test_every_figure_has_axis_titles():
+    import lmmcore
+    from lmmcore import plots, power_plots
+
+    sleep = lmmcore.load_dataset("sleepstudy")
+    fit = lmmcore.fit("Reaction ~ Days + (Days | Subject)", sleep)
+    boot = lmmcore.bootMer(fit, B=10, seed=1)
+    curve = pd.DataFrame(
+        {
+            "subjects": [10, 20] * 2,
+            "items": [5, 5, 10, 10],
+            "effect": "X",
+            "power": [0.3, 0.6, 0.4, 0.7],
+            "ci_lower": [0.2, 0.5, 0.3, 0.6],
+            "ci_upper": [0.4, 0.7, 0.5, 0.8],
+        }
+    )
+    p1 = lmmcore.PRESETS["P1"]
+    data = p1.spec.simulate_data(p1.design.with_size(subjects=6), 1)
+    _, effects = p1.spec.simulate(data, 1, 1, return_effects=True)
+    figures = {
+        "bootstrap": plots.bootstrap_histograms(boot, boot.ci()),
+        "random effects": plots.random_effects_plot(fit),
+        "residuals": plots.residual_plot(fit),
+        "spaghetti": plots.spaghetti_plot(
+            data.assign(c=data["X_i_label"]), "RT", "c", "subj_id", unit="ms"
+        ),
+        "group means": plots.group_means_plot(data, "RT", ["subj_id", "item_id"], unit="ms"),
+        "drawn effects": plots.drawn_effects_plot(effects, unit="ms"),
+        "power curve": power_plots.power_curve_figure(curve[curve["items"] == 5], "subjects"),
+        "heatmap": power_plots.power_heatmap_figure(curve, "X"),
+    }
+    for what, fig in figures.items():
+        layout = fig.to_dict()["layout"]
+        axes = [a for a in layout if a.startswith(("xaxis", "yaxis"))]
+        assert axes, what
+        for a in axes:
+            title = (layout[a].get("title") or {}).get("text")
+            assert title, f"{what}: {a} has no title"
+    assert "RT (ms)" in str(figures["spaghetti"].layout.yaxis.title.text)
+    assert "(ms)" in str(figures["group means"].layout.xaxis.title.text)

@@ -237,15 +237,36 @@ def build_design() -> dict[str, Any]:
     covs = []
     for i in range(int(ss.get("md_ncov", 0))):
         cols = st.columns([2, 2, 2, 2, 2, 1, 1])
-        dist = cols[1].selectbox("Distribution", DISTRIBUTIONS, key=f"md_c{i}_dist")
+        dist = cols[1].selectbox(
+            "Distribution",
+            DISTRIBUTIONS,
+            key=f"md_c{i}_dist",
+            help="How the covariate's values are drawn: normal (mean, SD) or uniform (low, high).",
+        )
         labels = ("mean", "SD") if dist == "normal" else ("low", "high")
         covs.append(
             {
-                "name": cols[0].text_input("Name", key=f"md_c{i}_name").strip(),
+                "name": cols[0]
+                .text_input("Name", key=f"md_c{i}_name", help="A column name, e.g. age.")
+                .strip(),
                 "distribution": dist,
                 "params": [
-                    float(cols[2].number_input(labels[0], key=f"md_c{i}_p1", format="%.4g")),
-                    float(cols[3].number_input(labels[1], key=f"md_c{i}_p2", format="%.4g")),
+                    float(
+                        cols[2].number_input(
+                            labels[0],
+                            key=f"md_c{i}_p1",
+                            format="%.4g",
+                            help="The distribution's first parameter.",
+                        )
+                    ),
+                    float(
+                        cols[3].number_input(
+                            labels[1],
+                            key=f"md_c{i}_p2",
+                            format="%.4g",
+                            help="The distribution's second parameter.",
+                        )
+                    ),
                 ],
                 "per": cols[4]
                 .text_input(
@@ -254,7 +275,11 @@ def build_design() -> dict[str, Any]:
                     help="row, subject, item, or a nesting level: one value per what.",
                 )
                 .strip(),
-                "center": cols[5].checkbox("Centre", key=f"md_c{i}_center"),
+                "center": cols[5].checkbox(
+                    "Centre",
+                    key=f"md_c{i}_center",
+                    help="Subtract the mean of the drawn values, so 0 is the average.",
+                ),
             }
         )
         cols[6].button(

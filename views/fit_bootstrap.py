@@ -148,9 +148,22 @@ else:
             help=f"Capped at {MAX_B} to keep the app responsive.",
         )
     )
-    method = c2.selectbox("CI method", list(METHODS), format_func=METHODS.get, key="boot_method")
+    method = c2.selectbox(
+        "CI method",
+        list(METHODS),
+        format_func=METHODS.get,
+        key="boot_method",
+        help="Percentile: the bootstrap quantiles; basic: reflected around the estimate; "
+        "normal: estimate +- z x bootstrap SD (as R's boot.ci).",
+    )
     level = c3.slider(
-        "Confidence level", min_value=0.50, max_value=0.99, value=0.95, step=0.01, key="boot_level"
+        "Confidence level",
+        min_value=0.50,
+        max_value=0.99,
+        value=0.95,
+        step=0.01,
+        key="boot_level",
+        help="The share of intervals that should contain the true value.",
     )
     with st.expander("What am I looking at?"):
         st.markdown(

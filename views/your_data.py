@@ -74,10 +74,19 @@ def summary_text(result) -> str:
 def choose_data() -> tuple[pd.DataFrame | None, str, str]:
     """Data source widgets; returns (data or None, default formula, source label)."""
     source = st.radio(
-        "Data source", [SOURCE_EXAMPLE, SOURCE_UPLOAD], horizontal=True, key="data_source"
+        "Data source",
+        [SOURCE_EXAMPLE, SOURCE_UPLOAD],
+        horizontal=True,
+        key="data_source",
+        help="Try a data set that ships with lmmcore, or upload your own pilot data.",
     )
     if source == SOURCE_EXAMPLE:
-        name = st.selectbox("Example data set", list(DATASETS), key="dataset_name")
+        name = st.selectbox(
+            "Example data set",
+            list(DATASETS),
+            key="dataset_name",
+            help="Classic lme4 data sets; each comes with its usual formula.",
+        )
         return lmmcore.load_dataset(name), DATASETS[name][2], f"example:{name}"
     up = st.file_uploader(
         "CSV file (one row per observation, a header row; up to 20 MB)",
@@ -209,8 +218,15 @@ if data is not None:
         "Model formula (lme4 syntax)",
         key="formula",
         placeholder="response ~ fixed + (1 + fixed | group)",
+        help="lme4 syntax: response ~ fixed effects + (random effects | grouping factor).",
     )
-    reml = st.checkbox("REML (untick for maximum likelihood)", value=True, key="reml")
+    reml = st.checkbox(
+        "REML (untick for maximum likelihood)",
+        value=True,
+        key="reml",
+        help="REML (lme4's default) gives unbiased variance estimates; ML is needed to "
+        "compare models that differ in their fixed effects.",
+    )
     if st.button("Fit", key="fit", type="primary"):
         if not formula.strip():
             show_error("Enter a model formula, for example y ~ x + (1 | group).")

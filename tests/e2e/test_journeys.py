@@ -35,18 +35,16 @@ def no_exception(page: Page) -> None:
 
 def choose(page: Page, label: str, option: str | re.Pattern, nth: int = 0) -> None:
     """Pick an option of the nth selectbox with this label."""
-    page.get_by_test_id("stSelectbox").filter(
-        has=page.get_by_text(label, exact=True)
-    ).nth(nth).click()
+    page.get_by_test_id("stSelectbox").filter(has=page.get_by_text(label, exact=True)).nth(
+        nth
+    ).click()
     page.get_by_role("option", name=option).first.click()
     wait_for_script(page)
 
 
 def field(page: Page, label: str, nth: int = 0):
     """The text or number input with this label (not its tooltip's help button)."""
-    return page.locator(
-        f'input[aria-label="{label}"], textarea[aria-label="{label}"]'
-    ).nth(nth)
+    return page.locator(f'input[aria-label="{label}"], textarea[aria-label="{label}"]').nth(nth)
 
 
 def fill(page: Page, label: str, value: str, nth: int = 0) -> None:
