@@ -259,3 +259,48 @@ def test_hostile_spec_files_exit_2_with_a_message(tmp_path, capsys, content, mes
 def test_nsim_beyond_the_cap_exits_2(spec_file, capsys):
     assert main(["power", str(spec_file), "--nsim", "1000000000"]) == 2
     assert "more than the limit of 1,000,000" in capsys.readouterr().err
+
+
+def test_a_custom_design_round_trips_through_export_json_and_the_cli(tmp_path, capsys):
+    from lmmcore.export import read_spec_design, spec_design_json
+
+    design = Design(
+        nested=[("school", 4), ("class", 2), ("pupil", 6)],
+        factors=[
+            Factor("dose", ["lo", "mid", "hi"], "within", coding="poly"),
+            Factor("tr", ["c", "t"], "between_subject", coding="helmert", at="class"),
+        ],
+        covariates=[
+            {
+                "name": "age",
+                "distribution": "uniform",
+                "params": (6, 10),
+                "per": "pupil",
+                "center": True,
+            }
+        ],
+        missing=0.1,
+    )
+    formula = design.propose_formula("score", "intercepts")
+    spec = ModelSpec(
+        formula,
+        fixed={
+            "(Intercept)": 50.0,
+            "dose.L": 2.0,
+            "dose.Q": 0.0,
+            "tr": 3.0,
+            "age": 0.5,
+            "dose.L:tr": 0.0,
+            "dose.Q:tr": 0.0,
+        },
+        random={g: {"sd": {"(Intercept)": 2.0}} for g in ("school", "class", "pupil")},
+        sigma=5.0,
+        unit="points",
+    )
+    text = spec_design_json(spec, design)
+    assert read_spec_design(text) == (spec, design)
+    f = tmp_path / "custom.json"
+    f.write_text(text)
+    assert main(["power", str(f), "--nsim", "6", "--test", "wald", "--seed", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "dose.L" in out and "tr" in out
