@@ -94,9 +94,9 @@ def test_model_design_preset_preview_and_download(page: Page, app_url: str, arti
     page.get_by_test_id("stSelectbox").first.click()
     page.get_by_role("option", name=re.compile("^P2:")).click()
     wait_for_script(page)
-    expect(page.get_by_label("Model formula (lme4 syntax)")).to_have_value(
-        "rt_trunc ~ 1 + spkr + prec + load + (1 | subj) + (1 + prec | item)"
-    )
+    expect(
+        page.get_by_role("textbox", name="Model formula (lme4 syntax)", exact=True)
+    ).to_have_value("rt_trunc ~ 1 + spkr + prec + load + (1 | subj) + (1 + prec | item)")
     page.locator(".js-plotly-plot").first.wait_for(state="visible")
     expect(page.locator(".js-plotly-plot")).to_have_count(3)
     expect_no_exception(page)

@@ -84,7 +84,7 @@ def test_backtick_formula_with_matching_csv_is_refused_and_runs_nothing(
         wait_for_script(page)
         page.locator("input[type=file]").set_input_files(str(csv))
         wait_for_script(page)
-        box = page.get_by_label("Model formula (lme4 syntax)")
+        box = page.get_by_role("textbox", name="Model formula (lme4 syntax)", exact=True)
         box.fill(REPRO["formula"])
         box.press("Enter")
         wait_for_script(page)
@@ -105,7 +105,7 @@ def test_exponent_tower_is_refused_at_once_and_the_server_stays_up(
     with HealthWatch(app_url) as health:
         page.goto(f"{app_url}/model-design")
         wait_for_script(page)
-        box = page.get_by_label("Model formula (lme4 syntax)")
+        box = page.get_by_role("textbox", name="Model formula (lme4 syntax)", exact=True)
         start = time.monotonic()
         box.fill(REPRO["dos_formula"])
         box.press("Enter")
