@@ -115,3 +115,26 @@ def test_diagnostics_table_columns():
     for col in ("MC SE", "Bias", "CI coverage", "Singular fits", "Failed", "Simulations"):
         assert col in t.columns
     assert len(t) == 4
+
+
+def test_effects_differ_by_marker_and_dash_as_well_as_colour():
+    df = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "subjects": [10, 20],
+                    "effect": e,
+                    "power": [0.3, 0.6],
+                    "ci_lower": [0.2, 0.5],
+                    "ci_upper": [0.4, 0.7],
+                }
+            )
+            for e in "ABC"
+        ]
+    )
+    lines = [
+        t for t in power_curve_figure(df, "subjects", target=None).data if t.mode == "lines+markers"
+    ]
+    assert len({t.marker.symbol for t in lines}) == 3
+    assert len({t.line.dash for t in lines}) == 3
+    assert len({t.line.color for t in lines}) == 3

@@ -197,6 +197,8 @@ def use_as_truth(result, data: pd.DataFrame, source: str) -> None:
         return
     ss = st.session_state
     label = source.split(":")[1] if ":" in source else source
+    used = [c for c in lmmcore.parse_formula(result.formula).columns if c in data.columns]
+    data = data.dropna(subset=used).reset_index(drop=True)  # the rows the fit used
     ss[PILOT_KEY] = {"spec": spec, "data": data, "label": label}
     ss["md_preset"] = "pilot"
     ss.pop("md_loaded", None)

@@ -93,7 +93,9 @@ def test_own_design_journey(page: Page, app_url: str, artifacts: Path, browser):
     link = page.url
     assert "model=" in link
 
+    expect(page).to_have_title("Model & design · lmmcore")
     sidebar_to(page, "Power")
+    expect(page).to_have_title("Power · lmmcore")
     fill(page, "Simulations per design point", "200")
     fill(page, "Numbers of subjects", "8, 16, 24")
     t = time.monotonic()
@@ -144,7 +146,8 @@ def test_own_design_journey(page: Page, app_url: str, artifacts: Path, browser):
 
 def test_pilot_journey(page: Page, app_url: str, artifacts: Path, tmp_path: Path):
     page.set_viewport_size({"width": 1280, "height": 2200})
-    sleep = lmmcore.load_dataset("sleepstudy")
+    sleep = lmmcore.load_dataset("sleepstudy").astype({"Days": object})
+    sleep.loc[7, "Days"] = "-"  # one cell typed as a dash
     csv = tmp_path / "pilot.csv"
     sleep.to_csv(csv, sep=";", index=False)  # a European spreadsheet's CSV
     page.goto(f"{app_url}/your-data")
@@ -154,12 +157,18 @@ def test_pilot_journey(page: Page, app_url: str, artifacts: Path, tmp_path: Path
     page.locator("input[type=file]").set_input_files(str(csv))
     wait_for_script(page)
     expect(page.get_by_text("Read with ';' between values.")).to_be_visible()
+    expect(
+        page.get_by_text("Column 'Days' of pilot.csv holds numbers and 1 text value")
+    ).to_be_visible()
+    page.get_by_text("Treat the text in 'Days' as missing").click()
+    wait_for_script(page)
     fill(page, "Model formula (lme4 syntax)", "Reaction ~ Days + (Days | Subject)")
     t = time.monotonic()
     page.get_by_role("button", name="Fit", exact=True).click()
     wait_for_script(page)
     expect(page.get_by_role("heading", name="Fixed effects")).to_be_visible()
     print(f"\npilot fit, click to summary: {time.monotonic() - t:.1f} s")
+    expect(page.get_by_text("Dropped 1 of 180 rows with missing values")).to_be_visible()
     page.screenshot(path=artifacts / "pilot_fit.png")
     page.get_by_role("button", name="Use this fit as the ground truth").click()
     wait_for_script(page)
