@@ -454,6 +454,66 @@ def model_frame(
     return ModelFrame(n, keep, variables, gvars, kept, ev.state)
 
 
+def recode(var: FactorVar, fitted: FactorVar, what: str, new_levels: bool) -> FactorVar:
+    """A factor of new data coded with the fitted data's levels. A level the fit did not
+    see is an error, unless ``new_levels`` (grouping factors: coded -2, "a new unit")."""
+    pos = {lvl: i for i, lvl in enumerate(fitted.levels)}
+    mapping = np.array([pos.get(lvl, -2) for lvl in var.levels], dtype=np.int64)
+    codes = np.where(var.codes >= 0, mapping[np.maximum(var.codes, 0)], -1)
+    unseen = sorted({lvl for lvl in var.levels if lvl not in pos})
+    if unseen and not new_levels:
+        raise DataError(
+            f"{what} has level(s) {', '.join(map(repr, unseen[:5]))} that the fitted data did "
+            f"not have; the fitted levels are {', '.join(map(repr, fitted.levels[:10]))}."
+        )
+    return FactorVar(codes, fitted.levels, fitted.values, fitted.contrast)
+
+
+def new_frame(
+    data: pd.DataFrame,
+    fitted: ModelFrame,
+    terms_list: Sequence[Terms],
+    groups: Sequence[str],
+    text: str = "",
+) -> tuple[ModelFrame, np.ndarray]:
+    """New data evaluated as the fitted data were: the fit's transform parameters
+    (``scale``'s mean and SD), its factor levels and contrasts. Returns the frame (every
+    row kept; missing values coded 0 so matrices can be built) and the rows with a missing
+    predictor (their predictions are undefined). Grouping levels the fit did not see are
+    coded -2."""
+    if not isinstance(data, pd.DataFrame) or data.shape[0] == 0:
+        raise DataError("newdata must be a pandas DataFrame with at least one row.")
+    ev = _Evaluator(data, {}, dict(fitted.state), False, text)
+    n = len(data)
+    missing = np.zeros(n, dtype=bool)
+    variables: dict[str, Var] = {}
+    for v in (v for terms in terms_list for v in terms.variables):
+        if v.key in variables:
+            continue
+        old = fitted.variables[v.key]
+        missing |= ev.inputs_missing(v.node)
+        if isinstance(old, FactorVar):
+            col = ev.column(_names_in(v.node)[0])
+            var = recode(factor_of(col.astype(object).where(col.notna(), None)), old, v.key, False)
+            missing |= var.codes < 0
+            variables[v.key] = FactorVar(
+                np.maximum(var.codes, 0), var.levels, var.values, var.contrast
+            )
+        else:
+            vals = ev.numeric(v.node)
+            variables[v.key] = NumericVar(np.where(missing, 0.0, vals))
+    gvars = {}
+    for g in dict.fromkeys(groups):
+        col = ev.column(g)
+        var = recode(
+            factor_of(col.astype(object).where(col.notna(), None)), fitted.groups[g], g, True
+        )
+        missing |= var.codes == -1
+        gvars[g] = var
+    keep = np.ones(n, dtype=bool)
+    return ModelFrame(n, keep, variables, gvars, data, dict(fitted.state)), missing
+
+
 def _contrast_name(value: Any, column: str) -> str:
     key = str(value).lower().removeprefix("contr.")
     if key not in CONTRASTS:

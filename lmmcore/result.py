@@ -333,7 +333,7 @@ class LMMResult:
         for b in self.structure.blocks:
             vals = u[off : off + b.q].reshape(b.nlevels, b.k)
             off += b.q
-            df = pd.DataFrame(vals, index=pd.Index(b.levels, name=b.group), columns=b.terms)
+            df = pd.DataFrame(vals, index=b.index, columns=b.terms)  # the data's own dtype
             if b.group in out:
                 out[b.group] = out[b.group].join(df)
             else:
@@ -348,6 +348,53 @@ class LMMResult:
     @property
     def resid(self) -> np.ndarray:
         return self.y - self.fittedvalues
+
+    def predict(
+        self, newdata: pd.DataFrame | None = None, re_form: str | None = None
+    ) -> np.ndarray:
+        """Predictions, as lme4's ``predict.merMod`` with ``allow.new.levels = TRUE``.
+
+        Args:
+            newdata: rows to predict (the response may be absent); None: the fitted data.
+                New data are coded as the fitted data were (``scale(x)`` uses the fitted
+                mean and SD). A grouping level the fit did not see gets no random effect
+                (population level); a row with a missing predictor gives NaN.
+            re_form: None (conditional on the random effects) or ``"~0"`` / ``"NA"``
+                (population level: fixed effects only).
+
+        Example:
+            >>> import lmmcore, pandas as pd
+            >>> res = lmmcore.fit("Reaction ~ Days + (Days | Subject)",
+            ...                   lmmcore.load_dataset("sleepstudy"))
+            >>> new = pd.DataFrame({"Days": [3, 3], "Subject": ["308", "new"]})
+            >>> res.predict(new).round(2).tolist(), res.predict(new, re_form="~0").round(2).tolist()
+            ([312.66, 282.81], [282.81, 282.81])
+        """
+        population = False
+        if re_form is not None:
+            if not isinstance(re_form, str) or re_form.replace(" ", "") not in ("~0", "NA"):
+                raise ValueError(
+                    f"re_form must be None (with random effects) or '~0' (population "
+                    f"level), got {re_form!r}."
+                )
+            population = True
+        s = self.structure
+        if newdata is None:
+            X = s.X
+            blocks = [(b.codes, b.T) for b in s.blocks]
+        else:
+            X, blocks, _ = s.new_data(newdata)
+        pred = X @ self.solution.beta
+        if population:
+            return pred
+        u = self.solution.u
+        off = 0
+        for b, (codes, T) in zip(s.blocks, blocks, strict=True):
+            ub = u[off : off + b.q].reshape(b.nlevels, b.k)
+            off += b.q
+            seen = codes >= 0
+            pred[seen] += np.einsum("ij,ij->i", T[seen], ub[codes[seen]])
+        return pred
 
     # ---- simulation & bootstrap ----------------------------------------------------
     def simulate(self, nsim: int = 1, seed: SeedLike = None, use_u: bool = False) -> np.ndarray:

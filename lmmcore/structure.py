@@ -32,6 +32,7 @@ from lmmcore.model_frame import (
     matrix_width,
     model_frame,
     model_matrix,
+    new_frame,
     random_matrix,
 )
 from lmmcore.terms import expand
@@ -108,6 +109,61 @@ class ModelStructure:
     dropped_columns: tuple[str, ...] = ()
     contrasts: Mapping[str, str] = field(default_factory=dict)
     state: Mapping[str, tuple[float, float]] = field(default_factory=dict)  # scale()/center()
+    frame: ModelFrame | None = field(default=None, repr=False)  # for new data (predict)
+
+    def new_data(self, newdata: pd.DataFrame) -> tuple[np.ndarray, list, np.ndarray]:
+        """X and, per block, (codes, T) for new data, coded as the fitted data were (the
+        fit's scale()/center() parameters, factor levels, contrasts and dropped columns);
+        a grouping level the fit did not see has code -1 (no random effect: population
+        level). Also returns the rows with a missing predictor.
+
+        Example:
+            >>> import lmmcore
+            >>> s = lmmcore.fit("Reaction ~ scale(Days) + (1 | Subject)",
+            ...                 lmmcore.load_dataset("sleepstudy")).structure
+            >>> X, blocks, missing = s.new_data(pd.DataFrame({"Days": [4.5], "Subject": ["x"]}))
+            >>> X.round(6).tolist(), blocks[0][0].tolist()
+            ([[1.0, 0.0]], [-1])
+        """
+        if self.frame is None:
+            raise DataError("This structure was not built from data; it cannot code new data.")
+        parsed = self.parsed
+        fixed_terms = expand(parsed.fixed_node, parsed.formula)
+        random_terms = [expand(t.lhs, parsed.formula) for t in parsed.random]
+        frame, missing = new_frame(
+            newdata,
+            self.frame,
+            [fixed_terms, *random_terms],
+            parsed.grouping_factors,
+            parsed.formula,
+        )
+        X_all, names = model_matrix(fixed_terms, frame)
+        X = X_all[:, [names.index(n) for n in self.fe_names]]
+        by_term: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for i, (term, terms) in enumerate(zip(parsed.random, random_terms, strict=True)):
+            gv = [frame.groups[f] for f in term.factors]
+            labels = [
+                ":".join(g.levels[c] for g, c in zip(gv, row, strict=True))
+                if min(row) >= 0
+                else None
+                for row in zip(*(g.codes for g in gv), strict=True)
+            ]
+            T, _ = random_matrix(terms, frame, f"the term ({term.expr} | {term.group_name})")
+            by_term[i] = (term.group_name, labels, T)
+        blocks = []
+        used: set[int] = set()
+        for b in self.blocks:
+            i = next(
+                j
+                for j, v in by_term.items()
+                if j not in used and v[0] == b.group and v[2].shape[1] == b.k
+            )
+            used.add(i)
+            _, labels, T = by_term[i]
+            pos = {lvl: k for k, lvl in enumerate(b.levels)}
+            blocks.append((np.array([pos.get(lvl, -1) for lvl in labels], dtype=np.int64), T))
+        X[missing] = np.nan
+        return X, blocks, missing
 
     @property
     def formula(self) -> str:
@@ -386,6 +442,7 @@ def build_structure(
         dropped_columns=tuple(dropped),
         contrasts=contrasts,
         state=dict(frame.state),
+        frame=frame,
     )
 
 
