@@ -283,31 +283,35 @@ class Engine:
         if 2 * g * k1 > self.L1 or g * k1 * k1 * q2 * q2 > GROUPED_BUDGET:
             return None
         inverse = inverse.ravel()
-        ZX = self.Z1tX  # (L1, k1, p)
+        ZX, p = self.Z1tX, self.p  # (L1, k1, p)
         Dg = uniq.reshape(g, k1, k1)
         ng = np.bincount(inverse, minlength=g).astype(float)
-        # row a of every level's Z_l'Z2, as an (L1 x q2) sparse matrix
-        level = np.repeat(np.arange(self.L1), np.diff(self.ptr))
-        Fa = [
-            sp.csr_matrix((self.F[:, a], (level, self.cols)), shape=(self.L1, q2))
-            for a in range(k1)
-        ]
-        p = self.p
-        XXg = np.empty((g, k1, k1, p, p))
-        KXg = np.empty((g, k1, k1, q2, p))
+        XXg = np.zeros((g, k1, k1, p, p))
+        KXg = np.zeros((g, k1, k1, q2, p))
         Kg = np.zeros((g, k1, k1, q2, q2))
+        per_chunk = max(1, CHUNK_BUDGET // max(k1 * q2, 1))
         for j in range(g):
-            rows = np.flatnonzero(inverse == j)
-            Fj = [f[rows] for f in Fa]
-            for a in range(k1):
-                for b in range(k1):
-                    XXg[j, a, b] = ZX[rows, a].T @ ZX[rows, b]
-                    KXg[j, a, b] = Fj[a].T @ ZX[rows, b]
-                    if b >= a:  # weighted by the symmetric M_g: K_ab + K_ba for a <= b
-                        K = (Fj[a].T @ Fj[b]).toarray()
-                        Kg[j, a, b] = K if a == b else K + K.T
+            levels = np.flatnonzero(inverse == j)
+            for c0 in range(0, levels.size, per_chunk):
+                rows = levels[c0 : c0 + per_chunk]
+                Fd, ZXc = self._dense_levels(rows), ZX[rows]  # (c, k1, q2), (c, k1, p)
+                XXg[j] += np.einsum("lai,lbj->abij", ZXc, ZXc)
+                KXg[j] += np.einsum("lar,lbc->abrc", Fd, ZXc, optimize=True)
+                for a in range(k1):
+                    for b in range(a, k1):  # weighted by the symmetric M_g: K_ab + K_ba
+                        K = Fd[:, a].T @ Fd[:, b]
+                        Kg[j, a, b] += K if a == b else K + K.T
         self._grouped_args = tuple(np.ascontiguousarray(a) for a in (Dg, ng, XXg, KXg, Kg))
         return inverse
+
+    def _dense_levels(self, rows: np.ndarray) -> np.ndarray:
+        """Z_l'Z2 (len(rows), k1, q2) for the levels ``rows``, densely."""
+        counts = self.ptr[rows + 1] - self.ptr[rows]
+        first = np.repeat(self.ptr[rows] - np.cumsum(counts) + counts, counts)
+        nz = first + np.arange(counts.sum())
+        out = np.zeros((rows.size, self.k1, self.q2))
+        out[np.repeat(np.arange(rows.size), counts), :, self.cols[nz]] = self.F[nz]
+        return out
 
     def _build_kernel_args(self) -> dict:
         r1, c1 = self.blocks[0].tril

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lmmcore.engine import Engine
-from lmmcore.optimize import flip_edge_columns, minimize_theta
+from lmmcore.optimize import OptSummary, flip_edge_columns, minimize_theta
 
 SINGULAR_TOL = 1e-4
 STATUSES = ("ok", "singular", "not converged", "failed")
@@ -132,11 +132,12 @@ NOISE = 1e-12
 TINY = 1e-9
 
 
-def _line_search(engine, resp, reps, REML, th, step, f0, lower, todo, pred):
+def _line_search(engine, resp, reps, REML, th, step, f0, lower, todo, pred, evals):
     """Projected backtracking: the largest of 1, 1/2, 1/4, ... that does not increase f.
 
     Batched engine calls: the full step for every replicate, then groups of shorter steps
     (see ``ALPHAS``) for those it failed. A replicate no step improves stays where it is.
+    ``evals`` (indexed like ``th``) counts each replicate's criterion evaluations.
     """
     new_theta, new_f = th.copy(), f0.copy()
     alpha = np.where(todo, 1.0, 0.0)
@@ -145,6 +146,7 @@ def _line_search(engine, resp, reps, REML, th, step, f0, lower, todo, pred):
         return new_theta, new_f, alpha
     trial = np.maximum(th[pi] + step[pi], lower)
     ft = engine.criterion(trial, reps[pi], resp, REML)
+    evals[pi] += 1
     ok = ft <= f0[pi] + NOISE
     new_theta[pi[ok]], new_f[pi[ok]] = trial[ok], ft[ok]
     stay = ~ok & (np.abs(pred[pi]) < TINY)
@@ -158,6 +160,7 @@ def _line_search(engine, resp, reps, REML, th, step, f0, lower, todo, pred):
         trial = th[pi, None, :] + ladder[None, :, None] * step[pi, None, :]
         trial = np.maximum(trial, lower).reshape(-1, th.shape[1])
         ft = engine.criterion(trial, np.repeat(reps[pi], na), resp, REML).reshape(pi.size, na)
+        evals[pi] += na
         good = ft <= f0[pi, None] + NOISE
         first = np.argmax(good, axis=1)
         ok = good[np.arange(pi.size), first]
@@ -178,10 +181,12 @@ def _newton(
     h: float,
     ftol: float,
     keep: dict | None = None,
+    evals: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Lockstep projected Newton from ``theta`` (R, d) for replicates ``reps`` (R,).
 
-    ``keep`` (arrays indexed like ``theta``) receives each replicate's last stencil.
+    ``keep`` (arrays indexed like ``theta``) receives each replicate's last stencil;
+    ``evals`` (R,) counts criterion evaluations.
     """
     s = engine.structure
     lower = s.theta_lower
@@ -191,7 +196,9 @@ def _newton(
     npts = offsets.shape[0]
     R = theta.shape[0]
     theta = np.maximum(theta, lower)
+    evals = np.zeros(R, dtype=np.int64) if evals is None else evals
     fval = engine.criterion(theta, reps, resp, REML)
+    evals += 1
     active = np.isfinite(fval)
     converged = np.zeros(R, dtype=bool)
     iters = np.zeros(R, dtype=np.int64)
@@ -200,6 +207,7 @@ def _newton(
         if idx.size == 0:
             break
         iters[idx] += 1
+        evals[idx] += npts
         pts = (theta[idx, None, :] + offsets[None, :, :]).reshape(-1, d)
         ld, ldrx, r2, MW = engine.kernel_parts(pts, np.repeat(reps[idx], npts), resp)
         f = engine.criterion_from_parts(ld, ldrx, r2, REML)
@@ -229,9 +237,11 @@ def _newton(
         step *= np.minimum(1.0, radius / np.maximum(longest, 1e-300))[:, None]
         # Newton's predicted decrease; once tiny, the full step lands on the optimum
         pred = -(np.einsum("ri,ri->r", g, step) + 0.5 * np.einsum("ri,rij,rj->r", step, H, step))
+        ev = np.zeros(idx.size, dtype=np.int64)
         new_theta, new_f, alpha = _line_search(
-            engine, resp, reps[idx], REML, th, step, fval[idx], lower, ~bad, pred
+            engine, resp, reps[idx], REML, th, step, fval[idx], lower, ~bad, pred, ev
         )
+        evals[idx] += ev
         moved = np.abs(new_theta - theta[idx]).max(axis=1)
         decrease = fval[idx] - new_f
         pg = np.where(free, g, 0.0)
@@ -242,6 +252,118 @@ def _newton(
         converged[idx[small & ~bad]] = True
         active[idx[bad]] = False
     return theta, fval, converged, iters
+
+
+@dataclass
+class _Optimised:
+    """Per replicate: optimum, criterion, flags and counts (see :func:`_optimise`)."""
+
+    theta: np.ndarray
+    fval: np.ndarray
+    converged: np.ndarray
+    iters: np.ndarray
+    evals: np.ndarray
+    fallback: np.ndarray
+    keep: dict
+
+
+def _optimise(engine, resp, reps, starts, REML, max_iter, h, ftol) -> _Optimised:
+    """Newton from ``starts`` (R, d) for replicates ``reps``, then the boundary restarts,
+    then BOBYQA for whatever Newton did not settle: every replicate ends at the optimum a
+    careful one-at-a-time fit finds."""
+    s = engine.structure
+    lower = s.theta_lower
+    diag = lower == 0.0
+    R = reps.size
+    keep = _stencil_store(s, R)
+    evals = np.zeros(R, dtype=np.int64)
+    theta, fval, converged, iters = _newton(
+        engine, resp, starts.copy(), reps, REML, max_iter, h, ftol, keep, evals
+    )
+    # Replicates that ended on the boundary may sit in the wrong one of several boundary
+    # optima: Newton again from the other side of the column-sign symmetry of each column
+    # whose diagonal ended at zero (the criterion only sees Lambda Lambda'), then, for those
+    # still on it, from lme4's start (where a single fit begins)
+    for restart in ("flip", "theta0"):
+        edge = np.flatnonzero(converged & np.any(theta[:, diag] <= SINGULAR_TOL, axis=1))
+        if restart == "theta0":
+            edge = edge[np.any(starts[edge] != s.theta0, axis=1)]
+        if edge.size == 0:
+            continue
+        if restart == "flip":
+            st = flip_edge_columns(theta[edge], s.theta_columns, edge=SINGULAR_TOL)
+        else:
+            st = np.tile(s.theta0, (edge.size, 1))
+        keep2 = _stencil_store(s, edge.size)
+        ev2 = np.zeros(edge.size, dtype=np.int64)
+        t2, f2, c2, it2 = _newton(engine, resp, st, reps[edge], REML, max_iter, h, ftol, keep2, ev2)
+        iters[edge] += it2
+        evals[edge] += ev2
+        better = c2 & (f2 < fval[edge] - 1e-10)
+        theta[edge[better]] = t2[better]
+        fval[edge[better]] = f2[better]
+        for k in keep:
+            keep[k][edge[better]] = keep2[k][better]
+    # the robust one-at-a-time optimiser for whatever Newton did not settle
+    fallback = ~converged
+    for i in np.flatnonzero(fallback):
+        rep = reps[i : i + 1]
+
+        def obj(t: np.ndarray, rep: np.ndarray = rep) -> float:
+            return float(engine.criterion(t[None, :], rep, resp, REML)[0])
+
+        x0s = [s.theta0]
+        if np.all(np.isfinite(theta[i])):
+            x0s.append(theta[i])
+        best = np.inf
+        for x0 in x0s:
+            opt = minimize_theta(obj, x0, lower, columns=s.theta_columns)
+            evals[i] += opt.feval
+            if opt.fun < best:
+                best = opt.fun
+                theta[i], fval[i] = opt.theta, opt.fun
+                converged[i] = opt.converged
+    keep["center"][fallback] = np.nan
+    return _Optimised(theta, fval, converged, iters, evals, fallback, keep)
+
+
+def newton_fit(
+    engine: Engine,
+    resp,
+    rep: int,
+    start: np.ndarray,
+    REML: bool,
+    *,
+    max_iter: int = 40,
+    h: float = 1e-4,
+    ftol: float = 1e-10,
+) -> OptSummary:
+    """Fit one response (column ``rep`` of ``resp``) by the refit engine's Newton
+    iteration: what :func:`lmmcore.fit` does by default.
+
+    From ``start`` (lme4's: identity Lambda), with the same boundary restarts and BOBYQA
+    fallback as the batch refits.
+    """
+    start = np.asarray(start, dtype=float)
+    o = _optimise(engine, resp, np.array([rep]), start[None, :], REML, max_iter, h, ftol)
+    converged = bool(o.converged[0]) and bool(np.isfinite(o.fval[0]))
+    if o.fallback[0]:
+        name = "Newton, then nlopt LN_BOBYQA"
+        message = "Newton did not settle; refitted by BOBYQA"
+    else:
+        name = "Newton (finite-difference Hessian)"
+        message = f"converged after {int(o.iters[0])} Newton iterations"
+    return OptSummary(
+        optimizer=name,
+        theta0=start,
+        theta=o.theta[0].copy(),
+        fun=float(o.fval[0]),
+        feval=int(o.evals[0]),
+        restarts=0,
+        message=message if converged else "not converged",
+        converged=converged,
+        warnings=() if converged else (f"optimizer: {message}, not converged",),
+    )
 
 
 def refit_batch(
@@ -261,60 +383,17 @@ def refit_batch(
         Y = Y[:, None]
     B = Y.shape[1]
     resp = engine.responses(Y)
-    lower = s.theta_lower
-    diag = lower == 0.0
-    theta0 = np.tile(np.asarray(start, dtype=float), (B, 1))
-    keep = _stencil_store(s, B)
-    theta, fval, converged, iters = _newton(
-        engine, resp, theta0, np.arange(B), REML, max_iter, h, ftol, keep
-    )
-    # Replicates that ended on the boundary may sit in the wrong one of several boundary
-    # optima: Newton again from the other side of the column-sign symmetry of each column
-    # whose diagonal ended at zero (the criterion only sees Lambda Lambda'), then, for those
-    # still on it, from lme4's start (where a single fit begins)
-    for restart in ("flip", "theta0"):
-        edge = np.flatnonzero(converged & np.any(theta[:, diag] <= SINGULAR_TOL, axis=1))
-        if edge.size == 0:
-            break
-        if restart == "flip":
-            starts = flip_edge_columns(theta[edge], s.theta_columns, edge=SINGULAR_TOL)
-        else:
-            starts = np.tile(s.theta0, (edge.size, 1))
-        keep2 = _stencil_store(s, edge.size)
-        t2, f2, c2, it2 = _newton(engine, resp, starts, edge, REML, max_iter, h, ftol, keep2)
-        iters[edge] += it2
-        better = c2 & (f2 < fval[edge] - 1e-10)
-        theta[edge[better]] = t2[better]
-        fval[edge[better]] = f2[better]
-        for k in keep:
-            keep[k][edge[better]] = keep2[k][better]
-    # the robust one-at-a-time optimiser for whatever Newton did not settle
-    fallback = ~converged
-    for i in np.flatnonzero(fallback):
-        rep = np.array([i])
-
-        def obj(t: np.ndarray, rep: np.ndarray = rep) -> float:
-            return float(engine.criterion(t[None, :], rep, resp, REML)[0])
-
-        starts = [s.theta0]
-        if np.all(np.isfinite(theta[i])):
-            starts.append(theta[i])
-        best = np.inf
-        for x0 in starts:
-            opt = minimize_theta(obj, x0, lower, columns=s.theta_columns)
-            if opt.fun < best:
-                best = opt.fun
-                theta[i], fval[i] = opt.theta, opt.fun
-                converged[i] = opt.converged
-    keep["center"][fallback] = np.nan
+    starts = np.tile(np.asarray(start, dtype=float), (B, 1))
+    o = _optimise(engine, resp, np.arange(B), starts, REML, max_iter, h, ftol)
     p = s.p
-    MW = keep["MW"]
+    MW = o.keep["MW"]
     Wd = np.full(MW.shape[:2] + (p,), np.nan)
     have = np.all(np.isfinite(MW), axis=(1, 2, 3))
     if have.any():
         Wd[have] = np.diagonal(np.linalg.inv(MW[have][..., :p, :p]), axis1=-2, axis2=-1)
-    stencil = Stencil(h, keep["center"], keep["a"], keep["r2"], Wd)
-    return _finish(engine, resp, theta, fval, converged, iters, fallback, REML, stencil)
+    k = o.keep
+    stencil = Stencil(h, k["center"], k["a"], k["r2"], Wd)
+    return _finish(engine, resp, o.theta, o.fval, o.converged, o.iters, o.fallback, REML, stencil)
 
 
 def _stencil_store(s, R: int) -> dict:

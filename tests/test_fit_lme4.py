@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import lmmcore
+from lmmcore.fit import fit_structure
 from tests.lme4_fixtures import case_names, load_case
 
 CASES = [(c, reml) for c in case_names() for reml in (True, False)]
@@ -137,3 +138,23 @@ def test_batched_satterthwaite_matches_lmertest(fitted):
     assert np.isfinite(fits.stencil.center[0]).all()
     fast = batch_satterthwaite(res.engine, resp, fits, res.REML, reuse=True)[0]
     np.testing.assert_allclose(fast, df, rtol=5e-3)
+
+
+def test_newton_reaches_the_bobyqa_reference_optimum(fitted):
+    """Single fits run the refit engine's Newton iteration; BOBYQA (lme4's optimiser, run
+    to tight tolerances with restarts) stays as the reference: the same optimum within
+    1e-6."""
+    fx, res = fitted
+    assert res.optimizer.optimizer.startswith("Newton")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = fit_structure(res.structure, REML=res.REML, optimizer="bobyqa")
+    assert ref.optimizer.optimizer == "nlopt LN_BOBYQA"
+    assert res.objective - ref.objective < 1e-6
+    assert abs(res.objective - ref.objective) < 1e-6
+
+
+def test_unknown_optimizer_is_a_spec_error():
+    fx, df, con = load_case("dyestuff")
+    with pytest.raises(lmmcore.SpecError, match="Unknown optimizer 'nm'"):
+        lmmcore.fit(fx["formula"], df, optimizer="nm")
