@@ -52,6 +52,9 @@ GROUPED_BUDGET = 4_000_000
 #: bytes the dense part of one criterion evaluation may take (see :func:`dense_bytes`):
 #: a design that needs more is refused up front with a DataError naming the size
 MAX_DENSE_BYTES = 2**30
+#: a first block whose levels meet at least this fraction of the columns of Z2 is
+#: eliminated along whole rows (vectorised inner loops) rather than over each level's own
+DENSE_ROWS = 0.25
 
 
 @dataclass(frozen=True, eq=False)
@@ -338,6 +341,8 @@ class Engine:
             "XtX": c(self.XtX),
             "per_level": (c(self.D1), c(self.Z1tX)),
             "pattern": (c(self.ptr), c(self.cols), c(self.F)),
+            # eliminate along whole rows where the pattern is mostly full
+            "dense_rows": bool(self.cols.size >= DENSE_ROWS * self.L1 * self.q2),
             "remainder": (c(self.ZtZ22), c(self.Z2tX)),
         }
 
@@ -348,8 +353,8 @@ class Engine:
         Z1tY, XtY, Z2tY = resp.by_replicate
         ZtZ22, Z2tX = a["remainder"]
         criterion_parts(
-            thetas, reps, *a["first"], *a["per_level"], Z1tY, *a["pattern"], a["XtX"], XtY,
-            resp.yty, resp.gamma, ZtZ22, Z2tX, Z2tY, *a["rest"], *outs, *store,
+            thetas, reps, *a["first"], *a["per_level"], Z1tY, *a["pattern"], a["dense_rows"],
+            a["XtX"], XtY, resp.yty, resp.gamma, ZtZ22, Z2tX, Z2tY, *a["rest"], *outs, *store,
         )  # fmt: skip
 
     def kernel_parts(

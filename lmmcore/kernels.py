@@ -81,23 +81,39 @@ def _fill_lams(th: np.ndarray, b_toff, tr_r, tr_c, t_off, lams: np.ndarray) -> N
 
 
 @njit(cache=True)
-def _finish(S, R, MW, lams, lb_off, lb_blk, gam, Om, out_MW) -> tuple[bool, float, float, float]:
+def _lam2t_rows(M: np.ndarray, lams: np.ndarray, lb_off, lb_blk, out: np.ndarray) -> None:
+    """out = Lambda2' M: row operations (contiguous), one diagonal block at a time."""
+    cols = M.shape[1]
+    for bi in range(lb_blk.shape[0]):
+        o = lb_off[bi]
+        k = lb_off[bi + 1] - o
+        lam = lams[lb_blk[bi]]
+        for a in range(k):
+            la = lam[a, a]
+            for c in range(cols):
+                out[o + a, c] = la * M[o + a, c]
+            for i in range(a + 1, k):
+                lia = lam[i, a]
+                for c in range(cols):
+                    out[o + a, c] += lia * M[o + i, c]
+
+
+@njit(cache=True)
+def _finish(S, R, MW, lams, lb_off, lb_blk, gam, T, Om, out_MW) -> tuple[bool, float, float, float]:
     """Factor Omega (see the module docstring) from the lower triangles of S (q2 x q2) and
     MW ((p+1) x (p+1)) and from R (q2 x (p+1)).
 
     ``lb_off`` (n_lb + 1) are the offsets of Lambda2's diagonal blocks (one per level of
-    each remaining term), ``lb_blk`` the term of each. Om ((q2+p+1) square) receives the
-    lower Cholesky factor, out_MW the reduced cross-product MW - R'Lambda2 G^-1 Lambda2'R
-    (X'V^-1X up to sigma^2 in its first p rows) of [X y] with y = y_c + X gam, where the
-    inputs are those of the least-squares residuals y_c (see ``Responses``). Returns
-    (ok, log|L2|^2, log|R_X|^2, r^2).
+    each remaining term), ``lb_blk`` the term of each; T is a q2 x q2 work array. Om
+    ((q2+p+1) square) receives the lower Cholesky factor, out_MW the reduced
+    cross-product MW - R'Lambda2 G^-1 Lambda2'R (X'V^-1X up to sigma^2 in its first p
+    rows) of [X y] with y = y_c + X gam, where the inputs are those of the least-squares
+    residuals y_c (see ``Responses``). Returns (ok, log|L2|^2, log|R_X|^2, r^2).
     """
     q2 = S.shape[0]
     p1 = MW.shape[0]
     w = q2 + p1
-    nlb = lb_blk.shape[0]
-    scalar = nlb == q2
-    if scalar:  # every level block is 1 x 1: Lambda2 is diagonal
+    if lb_blk.shape[0] == q2:  # every diagonal block is 1 x 1: Lambda2 is diagonal
         for r in range(q2):
             dr = lams[lb_blk[r], 0, 0]
             for t in range(r + 1):
@@ -105,38 +121,33 @@ def _finish(S, R, MW, lams, lb_off, lb_blk, gam, Om, out_MW) -> tuple[bool, floa
             for c in range(p1):
                 Om[q2 + c, r] = dr * R[r, c]
     else:
-        kmax = lams.shape[1]
-        T = np.empty((kmax, kmax))
-        for bi in range(nlb):
-            oi = lb_off[bi]
-            ki = lb_off[bi + 1] - oi
-            li = lams[lb_blk[bi]]
-            for bj in range(bi + 1):
-                oj = lb_off[bj]
-                kj = lb_off[bj + 1] - oj
-                lj = lams[lb_blk[bj]]
-                # T = S[I, J] lambda_J (S read from its lower triangle)
-                for i in range(ki):
-                    for j in range(kj):
-                        s = 0.0
-                        for t in range(j, kj):
-                            r, c = oi + i, oj + t
-                            s += (S[r, c] if c <= r else S[c, r]) * lj[t, j]
-                        T[i, j] = s
-                # Om[I, J] = lambda_I' T (lower triangle of the diagonal blocks)
-                for a in range(ki):
-                    top = kj if bj < bi else a + 1
-                    for j in range(top):
-                        s = 0.0
-                        for i in range(a, ki):
-                            s += li[i, a] * T[i, j]
-                        Om[oi + a, oj + j] = s
-            for c in range(p1):
-                for a in range(ki):
-                    s = 0.0
-                    for i in range(a, ki):
-                        s += li[i, a] * R[oi + i, c]
-                    Om[q2 + c, oi + a] = s
+        # Lambda2' S Lambda2 by row operations: S symmetric, T = Lambda2' S, T' = S Lambda2,
+        # then the lower triangle of Lambda2' T'
+        for r in range(q2):
+            for t in range(r):
+                S[t, r] = S[r, t]
+        _lam2t_rows(S, lams, lb_off, lb_blk, T)
+        for r in range(q2):
+            for t in range(r):
+                T[r, t], T[t, r] = T[t, r], T[r, t]
+        for bi in range(lb_blk.shape[0]):
+            o = lb_off[bi]
+            k = lb_off[bi + 1] - o
+            lam = lams[lb_blk[bi]]
+            for a in range(k):
+                row = o + a
+                la = lam[a, a]
+                for c in range(row + 1):
+                    Om[row, c] = la * T[row, c]
+                for i in range(a + 1, k):
+                    lia = lam[i, a]
+                    for c in range(row + 1):
+                        Om[row, c] += lia * T[o + i, c]
+                for c in range(p1):
+                    s = la * R[row, c]
+                    for i in range(a + 1, k):
+                        s += lam[i, a] * R[o + i, c]
+                    Om[q2 + c, row] = s
     for r in range(q2):
         Om[r, r] += 1.0
     for i in range(p1):
@@ -218,6 +229,7 @@ def criterion_parts(
     ptr,
     cols,
     F,
+    dense_rows,
     XtX,
     XtY,
     yty,
@@ -247,7 +259,8 @@ def criterion_parts(
     The response cross-products come replicate-major (Z1tY (B, L1, k1), XtY (B, p),
     Z2tY (B, q2)) so that one pair reads contiguous memory. Level l of the first block
     meets the columns ``cols[ptr[l]:ptr[l+1]]`` (ascending) of Z2, with Z_l'Z2 there in
-    ``F`` (nnz, k1). A pair whose factorisation fails gets NaN.
+    ``F`` (nnz, k1); ``dense_rows`` (for a pattern that is mostly full) updates S along
+    whole rows. A pair whose factorisation fails gets NaN.
 
     With ``store`` (one pair), the factor is kept for the random effects: per level L_l
     (L11_out), E_l (E_out, laid out as F) and c1_l = L_l^-1 Lambda1' Z_l'[X y] (C_out),
@@ -271,8 +284,10 @@ def criterion_parts(
     R = np.empty((q2, p + 1))
     MW = np.empty((p + 1, p + 1))
     Om = np.empty((q2 + p + 1, q2 + p + 1))
+    T = np.empty((q2, q2))
     A = np.empty((k1, k1))
     W = np.empty((k1, mmax + p + 1))  # one level's [E_l | c1_l]
+    Wd = np.empty((k1, q2 if dense_rows else 0))
     for m in range(M):
         th = thetas[m]
         rep = reps[m]
@@ -324,13 +339,23 @@ def criterion_parts(
                     for h in range(i):
                         s -= A[i, h] * W[h, j]
                     W[i, j] = s / A[i, i]
-            # S -= E_l'E_l, R -= E_l'c1_l, MW -= c1_l'c1_l (lower triangles)
+            # S -= E_l'E_l, R -= E_l'c1_l, MW -= c1_l'c1_l (lower triangles); in a dense
+            # pattern along E_l's rows scattered to full length (contiguous inner loops)
+            if dense_rows:
+                for i in range(k1):
+                    Wd[i, :] = 0.0
+                    for r in range(ml):
+                        Wd[i, cols[p0 + r]] = W[i, r]
             for i in range(k1):
                 for r in range(ml):
                     er = W[i, r]
                     row = cols[p0 + r]
-                    for t in range(r + 1):
-                        S[row, cols[p0 + t]] -= er * W[i, t]
+                    if dense_rows:
+                        for t in range(row + 1):
+                            S[row, t] -= er * Wd[i, t]
+                    else:
+                        for t in range(r + 1):
+                            S[row, cols[p0 + t]] -= er * W[i, t]
                     for c in range(p + 1):
                         R[row, c] -= er * W[i, ml + c]
                 for c in range(p + 1):
@@ -350,7 +375,7 @@ def criterion_parts(
             _nan(m, out_ld, out_ldrx, out_r2, out_MW)
             continue
         _fill_lams(th[n1:], b_toff, tr_r, tr_c, t_off, lams2)
-        ok, ld2, ldrx, r2 = _finish(S, R, MW, lams2, lb_off, lb_blk, gamma[rep], Om, out_MW[m])
+        ok, ld2, ldrx, r2 = _finish(S, R, MW, lams2, lb_off, lb_blk, gamma[rep], T, Om, out_MW[m])
         if not ok:
             _nan(m, out_ld, out_ldrx, out_r2, out_MW)
             continue
@@ -448,6 +473,7 @@ def criterion_parts_grouped(
     R = np.empty((q2, p + 1))
     MW = np.empty((p + 1, p + 1))
     Om = np.empty((q2 + p + 1, q2 + p + 1))
+    T = np.empty((q2, q2))
     for m in range(M):
         th = thetas[m]
         rep = reps[m]
@@ -490,7 +516,7 @@ def criterion_parts_grouped(
                         for t in range(r + 1):
                             S[r, t] -= mab * K[r, t]
         _fill_lams(th[n1:], b_toff, tr_r, tr_c, t_off, lams2)
-        ok, ld2, ldrx, r2 = _finish(S, R, MW, lams2, lb_off, lb_blk, gamma[rep], Om, out_MW[m])
+        ok, ld2, ldrx, r2 = _finish(S, R, MW, lams2, lb_off, lb_blk, gamma[rep], T, Om, out_MW[m])
         if not ok:
             _nan(m, out_ld, out_ldrx, out_r2, out_MW)
             continue

@@ -171,8 +171,9 @@ def sparse_crossed(seed: int, formula: str):
 @pytest.mark.parametrize("seed", range(10))
 def test_kernels_agree_on_sparse_crossed_designs(seed):
     """Sparse crossings (each g1 level meets a few g2 levels): the compiled kernel
-    eliminates the first block over each level's own columns only; it must equal the
-    numpy reference, which holds Z1'Z2 densely."""
+    eliminates the first block over each level's own columns only (or, for a mostly full
+    pattern, along whole rows); both must equal the numpy reference, which holds Z1'Z2
+    densely."""
     rng = np.random.default_rng(100 + seed)
     s, df = sparse_crossed(seed, SPARSE_FORMULAS[seed % len(SPARSE_FORMULAS)])
     eng = Engine(s)
@@ -184,9 +185,11 @@ def test_kernels_agree_on_sparse_crossed_designs(seed):
     th = np.abs(rng.normal(0.6, 0.4, (16, s.n_theta))) * signs
     reps = np.arange(16) % 4
     ref = eng.parts(th, reps, resp)
-    got = eng.kernel_parts(th, reps, resp)[:3]
-    for a, b in zip(got, ref, strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-8)
+    for dense_rows in (False, True):  # over each level's columns, or along whole rows
+        eng._kernel_args["dense_rows"] = dense_rows
+        got = eng.kernel_parts(th, reps, resp)[:3]
+        for a, b in zip(got, ref, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-8)
 
 
 @pytest.mark.parametrize("seed", [0, 3, 6, 9])
