@@ -126,14 +126,20 @@ TRUST = 1.0
 #: step fractions tried when the full step does not decrease the criterion: first the
 #: usual ones, then (rarely needed) the rest of the ladder, each group in one batched call
 ALPHAS = (0.5 ** np.arange(1, 4), 0.5 ** np.arange(4, 21))
-#: a step is accepted if it raises the criterion by at most this (rounding)
-NOISE = 1e-12
+#: a step is accepted if it raises the criterion by at most this (rounding), relative to
+#: the criterion's size (1e-12 at 10, 1e-6 for a million observations: ~450 eps |f|)
+NOISE = 1e-13
 #: a replicate whose full Newton step predicts less decrease than this (and gets about
 #: that) is at its optimum after the step
 DONE = 1e-5
 #: below this predicted decrease a replicate whose full Newton step fails is at its
 #: optimum already (the failure is rounding noise): no shorter steps are tried
 TINY = 1e-9
+
+
+def _noise(f: np.ndarray) -> np.ndarray:
+    """Rounding level of criterion values f (see ``NOISE``)."""
+    return NOISE * np.maximum(10.0, np.abs(f))
 
 
 def _line_search(engine, resp, reps, REML, th, step, f0, lower, todo, pred, evals):
@@ -151,9 +157,10 @@ def _line_search(engine, resp, reps, REML, th, step, f0, lower, todo, pred, eval
     trial = np.maximum(th[pi] + step[pi], lower)
     ft = engine.criterion(trial, reps[pi], resp, REML)
     evals[pi] += 1
-    ok = ft <= f0[pi] + NOISE
+    noise = _noise(f0)
+    ok = ft <= f0[pi] + noise[pi]
     new_theta[pi[ok]], new_f[pi[ok]] = trial[ok], ft[ok]
-    stay = ~ok & (np.abs(pred[pi]) < TINY)
+    stay = ~ok & (np.abs(pred[pi]) < np.maximum(TINY, noise[pi]))
     alpha[pi[stay]] = 0.0
     ok |= stay
     for ladder in ALPHAS:
@@ -165,7 +172,7 @@ def _line_search(engine, resp, reps, REML, th, step, f0, lower, todo, pred, eval
         trial = np.maximum(trial, lower).reshape(-1, th.shape[1])
         ft = engine.criterion(trial, np.repeat(reps[pi], na), resp, REML).reshape(pi.size, na)
         evals[pi] += na
-        good = ft <= f0[pi, None] + NOISE
+        good = ft <= (f0 + noise)[pi, None]
         first = np.argmax(good, axis=1)
         ok = good[np.arange(pi.size), first]
         alpha[pi] = np.where(ok, ladder[first], 0.0)
@@ -254,14 +261,17 @@ def _newton(
         moved = np.abs(new_theta - theta[idx]).max(axis=1)
         decrease = fval[idx] - new_f
         pg = np.where(free, g, 0.0)
-        small = (decrease < ftol) & (moved < 1e-6) & (np.abs(pg).max(axis=1) < 1e-3)
+        noise = _noise(fval[idx])
+        small = (decrease < np.maximum(ftol, noise)) & (moved < 1e-6)
+        small &= np.abs(pg).max(axis=1) < 1e-3
         # a pure Newton step whose predicted decrease is below DONE, and which decreased f
         # as predicted (to 5%: the quadratic model fits), lands within ~DONE^2 of the
         # optimum (quadratic convergence): no further stencil is needed to confirm it.
         # (Slow, linear convergence towards a boundary optimum decreases f by more than
         # the model predicts, and goes on.)
-        agree = np.abs(decrease - pred) <= 0.05 * np.abs(pred) + 1e-10
+        agree = np.abs(decrease - pred) <= 0.05 * np.abs(pred) + noise
         small |= (alpha == 1.0) & (np.abs(pred) < DONE) & agree & pure
+        small |= (alpha == 1.0) & (np.abs(pred) < np.maximum(1e-10, noise)) & ~kick.any(axis=1)
         theta[idx] = new_theta
         fval[idx] = new_f
         converged[idx[small & ~bad]] = True

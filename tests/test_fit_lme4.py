@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import lmmcore
@@ -158,3 +159,21 @@ def test_unknown_optimizer_is_a_spec_error():
     fx, df, con = load_case("dyestuff")
     with pytest.raises(lmmcore.SpecError, match="Unknown optimizer 'nm'"):
         lmmcore.fit(fx["formula"], df, optimizer="nm")
+
+
+def test_newton_settles_where_the_criterion_is_large():
+    """With 100,000 rows the criterion is ~1e6 and its rounding ~1e-10: Newton's
+    tolerances scale with it. (With an absolute 1e-12 the full step at the optimum
+    looked like an increase, and the fit fell back to BOBYQA.)"""
+    rng = np.random.default_rng(7)
+    ns, ni, per = 1000, 300, 100
+    subj = np.repeat(np.arange(ns), per)
+    item = np.concatenate([rng.choice(ni, per, replace=False) for _ in range(ns)])
+    x = rng.choice([-0.5, 0.5], ns * per)
+    u, w = rng.normal(0, 50, ns)[subj], rng.normal(0, 30, ni)[item]
+    y = 500 + 30 * x + u + w + rng.normal(0, 80, ns * per)
+    df = pd.DataFrame({"subj": subj.astype(str), "item": item.astype(str), "x": x, "y": y})
+    res = lmmcore.fit("y ~ x + (1 | subj) + (1 | item)", df)
+    assert res.optimizer.optimizer.startswith("Newton (")  # no BOBYQA fallback
+    ref = fit_structure(res.structure, optimizer="bobyqa")
+    assert res.objective - ref.objective < 1e-6
