@@ -86,12 +86,19 @@ def _stencil(d: int) -> np.ndarray:
     return np.array(pts)
 
 
+def _gradient(f: np.ndarray, d: int, h: float) -> np.ndarray:
+    """Second-order forward-difference gradient from the first 2d + 1 stencil values."""
+    f1 = f[:, 1 : 2 * d + 1 : 2]
+    f2 = f[:, 2 : 2 * d + 2 : 2]
+    return (-3 * f[:, :1] + 4 * f1 - f2) / (2 * h)
+
+
 def _grad_hess(f: np.ndarray, d: int, h: float) -> tuple[np.ndarray, np.ndarray]:
     """Gradient and Hessian from stencil values f (R, npts) laid out as in _stencil."""
     f0 = f[:, 0]
     f1 = f[:, 1 : 2 * d + 1 : 2]
     f2 = f[:, 2 : 2 * d + 2 : 2]
-    g = (-3 * f0[:, None] + 4 * f1 - f2) / (2 * h)
+    g = _gradient(f, d, h)
     H = np.empty((f.shape[0], d, d))
     diag = (f0[:, None] - 2 * f1 + f2) / h**2
     H[:, np.arange(d), np.arange(d)] = diag
@@ -102,6 +109,19 @@ def _grad_hess(f: np.ndarray, d: int, h: float) -> tuple[np.ndarray, np.ndarray]
             H[:, i, j] = H[:, j, i] = v
             k += 1
     return g, H
+
+
+def _bfgs(H: np.ndarray, s: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """BFGS updates of Hessian approximations H (R, d, d) by steps s and gradient changes
+    y (R, d); left as they are where the curvature s'y is not positive."""
+    Hs = np.einsum("rij,rj->ri", H, s)
+    sHs = np.einsum("ri,ri->r", s, Hs)
+    sy = np.einsum("ri,ri->r", s, y)
+    ok = (sy > 1e-12 * np.maximum(sHs, 1e-300)) & (sHs > 0)
+    sHs, sy = np.where(ok, sHs, 1.0), np.where(ok, sy, 1.0)
+    upd = -np.einsum("ri,rj->rij", Hs, Hs) / sHs[:, None, None]
+    upd += np.einsum("ri,rj->rij", y, y) / sy[:, None, None]
+    return H + np.where(ok[:, None, None], upd, 0.0)
 
 
 def _newton_steps(g: np.ndarray, H: np.ndarray, free: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -132,6 +152,16 @@ NOISE = 1e-13
 #: a replicate whose full Newton step predicts less decrease than this (and gets about
 #: that) is at its optimum after the step
 DONE = 1e-5
+#: a quasi-Newton replicate (see :func:`_newton`) predicting less decrease than this
+#: takes full stencils from then on
+QUASI_DONE = 1e-5
+COARSE = 1e-2
+#: batches of at least this many replicates with one start and at least QUASI_MIN_D
+#: variance parameters start quasi-Newton, from the mean Hessian of the first
+#: SHARED_H_REPLICATES replicates at the start
+QUASI_MIN_R = 16
+QUASI_MIN_D = 4
+SHARED_H_REPLICATES = 8
 #: below this predicted decrease a replicate whose full Newton step fails is at its
 #: optimum already (the failure is rounding noise): no shorter steps are tried
 TINY = 1e-9
@@ -193,18 +223,27 @@ def _newton(
     ftol: float,
     keep: dict | None = None,
     evals: np.ndarray | None = None,
+    H0: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Lockstep projected Newton from ``theta`` (R, d) for replicates ``reps`` (R,).
 
-    ``keep`` (arrays indexed like ``theta``) receives each replicate's last stencil;
+    ``keep`` (arrays indexed like ``theta``) receives each replicate's last full stencil;
     ``evals`` (R,) counts criterion evaluations.
+
+    With ``H0`` (d, d), an approximation of the Hessian shared by all replicates, they
+    start quasi-Newton: gradients by forward differences (first-order, d + 1 points, while
+    the predicted decrease is above COARSE; then second-order, the 2d + 1 axis points of
+    the stencil), the Hessian from H0 and BFGS updates. Once a replicate is close (its
+    predicted decrease below QUASI_DONE), meets a bound or stalls, it takes the full
+    stencil (d (d - 1) / 2 more points); only a full-stencil Newton step ends the
+    iteration, and only full stencils are kept for the degrees of freedom.
     """
     s = engine.structure
     lower = s.theta_lower
     d = s.n_theta
     diag = lower == 0.0
     offsets = _stencil(d) * h
-    npts = offsets.shape[0]
+    npts, naxis = offsets.shape[0], 2 * d + 1
     R = theta.shape[0]
     theta = np.maximum(theta, lower)
     evals = np.zeros(R, dtype=np.int64) if evals is None else evals
@@ -213,24 +252,62 @@ def _newton(
     active = np.isfinite(fval)
     converged = np.zeros(R, dtype=bool)
     iters = np.zeros(R, dtype=np.int64)
+    quasi = np.zeros(R, dtype=bool) if H0 is None else np.ones(R, dtype=bool)
+    Hq = None if H0 is None else np.repeat(H0[None], R, axis=0)
+    g_last = np.full((R, d), np.nan)
+    th_last = np.full((R, d), np.nan)
+    # far from the optimum (last predicted decrease above COARSE), a quasi-Newton
+    # replicate's gradient is first-order (d + 1 points); nearer, second-order (2d + 1)
+    last_pred = np.full(R, np.inf)
+    stencils = (offsets, offsets[:naxis], np.vstack([np.zeros(d), np.eye(d)]) * h)
     for _ in range(max_iter):
-        idx = np.flatnonzero(active & ~converged)
+        live = active & ~converged
+        near = last_pred <= COARSE
+        groups = [  # full stencil, second-order gradient, first-order gradient
+            np.flatnonzero(live & ~quasi),
+            np.flatnonzero(live & quasi & near),
+            np.flatnonzero(live & quasi & ~near),
+        ]
+        idx = np.concatenate(groups)
         if idx.size == 0:
             break
         iters[idx] += 1
-        evals[idx] += npts
-        pts = (theta[idx, None, :] + offsets[None, :, :]).reshape(-1, d)
-        ld, ldrx, r2, MW = engine.kernel_parts(pts, np.repeat(reps[idx], npts), resp)
+        kinds = list(zip(groups, stencils, strict=True))
+        for i, o in kinds:
+            evals[i] += o.shape[0]
+        pts = np.concatenate([(theta[i, None, :] + o[None]).reshape(-1, d) for i, o in kinds])
+        rp = np.concatenate([np.repeat(reps[i], o.shape[0]) for i, o in kinds])
+        ld, ldrx, r2, MW = engine.kernel_parts(pts, rp, resp)  # one call for all
         f = engine.criterion_from_parts(ld, ldrx, r2, REML)
-        f = np.where(np.isfinite(f), f, np.inf).reshape(idx.size, npts)
-        if keep is not None:
-            keep["center"][idx] = theta[idx]
-            keep["a"][idx] = (ld + ldrx if REML else ld).reshape(idx.size, npts)
-            keep["r2"][idx] = r2.reshape(idx.size, npts)
-            keep["MW"][idx] = MW.reshape(idx.size, npts, *MW.shape[1:])
-        bad = ~np.all(np.isfinite(f), axis=1)
-        f[bad] = 0.0
-        g, H = _grad_hess(f, d, h)
+        f = np.where(np.isfinite(f), f, np.inf)
+        sizes = [i.size * o.shape[0] for i, o in kinds]
+        ff, fs, fc = (
+            v.reshape(i.size, o.shape[0])
+            for v, (i, o) in zip(np.split(f, np.cumsum(sizes)[:-1]), kinds, strict=True)
+        )
+        full_i, quasi_i = groups[0], np.concatenate(groups[1:])
+        nf = full_i.size
+        if keep is not None and nf:
+            c = slice(0, sizes[0])
+            keep["center"][full_i] = theta[full_i]
+            keep["a"][full_i] = (ld[c] + ldrx[c] if REML else ld[c]).reshape(nf, npts)
+            keep["r2"][full_i] = r2[c].reshape(nf, npts)
+            keep["MW"][full_i] = MW[c].reshape(nf, npts, *MW.shape[1:])
+        bad = np.concatenate([~np.all(np.isfinite(v), axis=1) for v in (ff, fs, fc)])
+        for v in (ff, fs, fc):
+            v[~np.all(np.isfinite(v), axis=1)] = 0.0
+        g_f, H_f = _grad_hess(ff, d, h)
+        g_q = np.concatenate([_gradient(fs, d, h), (fc[:, 1:] - fc[:, :1]) / h])
+        if quasi_i.size:
+            seen = np.isfinite(g_last[quasi_i, 0])
+            upd = _bfgs(Hq[quasi_i], theta[quasi_i] - th_last[quasi_i], g_q - g_last[quasi_i])
+            Hq[quasi_i] = np.where(seen[:, None, None], upd, Hq[quasi_i])
+            g_last[quasi_i], th_last[quasi_i] = g_q, theta[quasi_i]
+            H = np.concatenate([H_f, Hq[quasi_i]])
+        else:
+            H = H_f
+        g = np.concatenate([g_f, g_q])
+        q = quasi[idx]
         th = theta[idx]
         at_bound = diag[None, :] & (th <= 0.0)
         hdiag = np.diagonal(H, axis1=1, axis2=2)
@@ -250,7 +327,8 @@ def _newton(
         step *= np.minimum(1.0, radius / np.maximum(longest, 1e-300))[:, None]
         # where Newton's own step was taken (not shifted, capped or cut by a bound), its
         # predicted decrease measures the distance to the optimum
-        pure = ~shifted & ~capped & ~np.any(th + step < lower, axis=1) & ~kick.any(axis=1)
+        cut = np.any(th + step < lower, axis=1)
+        pure = ~shifted & ~capped & ~cut & ~kick.any(axis=1) & ~q
         # Newton's predicted decrease; once tiny, the full step lands on the optimum
         pred = -(np.einsum("ri,ri->r", g, step) + 0.5 * np.einsum("ri,rij,rj->r", step, H, step))
         ev = np.zeros(idx.size, dtype=np.int64)
@@ -272,11 +350,35 @@ def _newton(
         agree = np.abs(decrease - pred) <= 0.05 * np.abs(pred) + noise
         small |= (alpha == 1.0) & (np.abs(pred) < DONE) & agree & pure
         small |= (alpha == 1.0) & (np.abs(pred) < np.maximum(1e-10, noise)) & ~kick.any(axis=1)
+        small &= ~q  # only a full stencil ends the iteration
+        # quasi-Newton replicates close to the optimum, at a bound or stalled go full
+        near = (np.abs(pred) < QUASI_DONE) | at_bound.any(axis=1) | cut | (alpha == 0.0)
+        quasi[idx[q & near]] = False
+        last_pred[idx] = np.abs(pred)
         theta[idx] = new_theta
         fval[idx] = new_f
         converged[idx[small & ~bad]] = True
         active[idx[bad]] = False
     return theta, fval, converged, iters
+
+
+def _shared_hessian(engine, resp, start, reps, REML, h) -> np.ndarray | None:
+    """Mean Hessian of the criterion at ``start`` over a few replicates, made positive
+    definite: the quasi-Newton start of :func:`_newton` for a batch that shares it."""
+    d = start.size
+    offsets = _stencil(d) * h
+    m = min(reps.size, SHARED_H_REPLICATES)
+    pts = np.tile(start + offsets, (m, 1))
+    f = engine.criterion(pts, np.repeat(reps[:m], offsets.shape[0]), resp, REML)
+    f = f.reshape(m, -1)
+    f = f[np.all(np.isfinite(f), axis=1)]
+    if f.shape[0] == 0:
+        return None
+    H = _grad_hess(f, d, h)[1].mean(axis=0)
+    w, V = np.linalg.eigh((H + H.T) / 2)
+    if not np.all(np.isfinite(w)) or w[-1] <= 0:
+        return None
+    return (V * np.maximum(w, 1e-3 * w[-1])) @ V.T
 
 
 @dataclass
@@ -302,8 +404,12 @@ def _optimise(engine, resp, reps, starts, REML, max_iter, h, ftol) -> _Optimised
     R = reps.size
     keep = _stencil_store(s, R)
     evals = np.zeros(R, dtype=np.int64)
+    H0 = None
+    if R >= QUASI_MIN_R and s.n_theta >= QUASI_MIN_D and np.all(starts == starts[0]):
+        H0 = _shared_hessian(engine, resp, starts[0], reps, REML, h)
+        evals[: min(R, SHARED_H_REPLICATES)] += _stencil(s.n_theta).shape[0]
     theta, fval, converged, iters = _newton(
-        engine, resp, starts.copy(), reps, REML, max_iter, h, ftol, keep, evals
+        engine, resp, starts.copy(), reps, REML, max_iter, h, ftol, keep, evals, H0
     )
     # Replicates that ended on the boundary may sit in the wrong one of several boundary
     # optima: Newton again from the other side of the column-sign symmetry of each column
