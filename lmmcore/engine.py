@@ -39,7 +39,6 @@ from functools import cached_property
 
 import numpy as np
 import scipy.linalg as sla
-import scipy.sparse as sp
 
 from lmmcore.errors import DataError
 from lmmcore.structure import ModelStructure
@@ -160,18 +159,34 @@ def _elimination_order(s: ModelStructure) -> list[int]:
     return [first] + [i for i in range(len(s.blocks)) if i != first]
 
 
-def _level_pattern(Z12: sp.spmatrix, L1: int, k1: int, q2: int):
-    """Z1'Z2 (L1 k1 x q2, sparse) by level of the first block: ``ptr`` (L1 + 1), the
-    columns each level meets (``cols``, ascending within a level) and their values
-    ``F`` (nnz, k1), ``F[t, a] = (Z1'Z2)[l k1 + a, cols[t]]``."""
-    coo = Z12.tocoo()
-    level, a = np.divmod(coo.row.astype(np.int64), k1)
-    keys, inv = np.unique(level * q2 + coo.col.astype(np.int64), return_inverse=True)
-    F = np.zeros((keys.size, k1))
-    np.add.at(F, (inv.ravel(), a), coo.data)
+def _columns(b, off: int) -> np.ndarray:
+    """(n, k): the column of Z (its term starting at ``off``) of each entry T[i, j]."""
+    return np.ascontiguousarray(off + b.codes[:, None] * b.k + np.arange(b.k)[None, :])
+
+
+def _level_pattern(codes1, T1, L1, cols2, T2, q2):
+    """Z1'Z2 by level of the first block: ``ptr`` (L1 + 1), the columns of Z2 each level
+    meets (``cols``, ascending within a level) and their values ``F`` (nnz, k1),
+    ``F[t, a] = (Z1'Z2)[l k1 + a, cols[t]]``; from the rows' entries, no sparse product."""
+    k1 = T1.shape[1]
+    keys, a, vals = [], [], []
+    for cb, Tb in zip(cols2, T2, strict=True):
+        kb = cb.shape[1]
+        keys.append(
+            np.broadcast_to(
+                (codes1[:, None] * q2)[:, None, :] + cb[:, None, :], (codes1.size, k1, kb)
+            ).ravel()
+        )
+        a.append(np.broadcast_to(np.arange(k1)[None, :, None], (codes1.size, k1, kb)).ravel())
+        vals.append((T1[:, :, None] * Tb[:, None, :]).ravel())
+    if not keys:
+        return np.zeros(L1 + 1, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros((0, k1))
+    uniq, inv = np.unique(np.concatenate(keys), return_inverse=True)
+    F = np.zeros((uniq.size, k1))
+    np.add.at(F, (inv.ravel(), np.concatenate(a)), np.concatenate(vals))
     ptr = np.zeros(L1 + 1, dtype=np.int64)
-    np.cumsum(np.bincount(keys // q2, minlength=L1), out=ptr[1:])
-    return ptr, (keys % q2).astype(np.int64), F
+    np.cumsum(np.bincount(uniq // q2, minlength=L1), out=ptr[1:])
+    return ptr, (uniq % q2).astype(np.int64), F
 
 
 def dense_bytes(q2: int, p: int) -> int:
@@ -242,21 +257,22 @@ class Engine:
         Z1tX = np.zeros((self.L1, self.k1, self.p))
         np.add.at(Z1tX, codes, T[:, :, None] * X[:, None, :])
         self.Z1tX = Z1tX
-        self.Z1 = b1.Z().tocsc().T.tocsr()  # Z1' (L1 k1, n)
         self.XtX = X.T @ X
         self._XtX_inv = np.ascontiguousarray(np.linalg.inv(self.XtX))
-        if self.rest:
-            Z2 = sp.hstack([b.Z() for b in self.rest], format="csc")
-            self.Z2t = Z2.T.tocsr()
-            self.ZtZ22 = (self.Z2t @ Z2).toarray()
-            self.Z12 = (self.Z1 @ Z2).tocsr()
-            self.Z2tX = np.asarray(self.Z2t @ X)
-        else:
-            self.Z2t = None
-            self.ZtZ22 = np.zeros((0, 0))
-            self.Z12 = sp.csr_matrix((self.L1 * self.k1, 0))
-            self.Z2tX = np.zeros((0, self.p))
-        self.ptr, self.cols, self.F = _level_pattern(self.Z12, self.L1, self.k1, self.q2)
+        # Z's entries: row i of term b holds T_b[i, a] in column cols_b[i, a]
+        self._cols1 = _columns(b1, 0)
+        self._cols2 = [_columns(b, off) for b, off in zip(self.rest, self.offsets, strict=True)]
+        self.ZtZ22 = np.zeros((self.q2, self.q2))
+        self.Z2tX = np.zeros((self.q2, self.p))
+        for cb, b in zip(self._cols2, self.rest, strict=True):
+            np.add.at(self.Z2tX, cb, b.T[:, :, None] * X[:, None, :])
+            for cc, c in zip(self._cols2, self.rest, strict=True):
+                np.add.at(
+                    self.ZtZ22, (cb[:, :, None], cc[:, None, :]), b.T[:, :, None] * c.T[:, None, :]
+                )
+        self.ptr, self.cols, self.F = _level_pattern(
+            codes, T, self.L1, self._cols2, [b.T for b in self.rest], self.q2
+        )
         self._kernel_args = self._build_kernel_args()
         self.groups = self._level_groups() if group_levels else None
         per_pair = self.L1 * self.k1 * (self.q2 + self.p + 2) * 3 + 3 * self.q2 * self.q2
@@ -271,7 +287,7 @@ class Engine:
                 f"{self.q2}); it is for small designs. Use the compiled kernel "
                 "(Engine.kernel_parts) for this one."
             )
-        return self.Z12.toarray().reshape(self.L1, self.k1, self.q2)
+        return self._dense_levels(np.arange(self.L1))
 
     def _level_groups(self) -> np.ndarray | None:
         """Group index of each level of the first block, when levels with identical
@@ -391,7 +407,12 @@ class Engine:
         if Y.ndim == 1:
             Y = Y[:, None]
         # compiled fixed loops: a replicate's numbers do not depend on the batch it is in
-        from lmmcore.kernels import group_products, least_squares_residuals, response_products
+        from lmmcore.kernels import (
+            block_products,
+            group_products,
+            least_squares_residuals,
+            response_products,
+        )
 
         B = Y.shape[1]
         X = np.ascontiguousarray(self.structure.X)
@@ -401,15 +422,20 @@ class Engine:
         response_products(X, Y, XtY, yty)
         least_squares_residuals(X, self._XtX_inv, Y, XtY, gamma, Yc)
         response_products(X, Yc, XtY, yty)
-        Z1tY = np.asarray(self.Z1 @ Yc).reshape(self.L1, self.k1, B)
-        Z2tY = np.asarray(self.Z2t @ Yc) if self.rest else np.zeros((0, B))
+        Z1tY = np.zeros((B, self.L1 * self.k1))
+        block_products(self._cols1, self.blocks[0].T, Yc, Z1tY)
+        Z2tY = np.zeros((B, self.q2))
+        for cb, b in zip(self._cols2, self.rest, strict=True):
+            block_products(cb, b.T, Yc, Z2tY)
+        # (L1, k1, B) and (q2, B) views of replicate-major arrays
+        Z1tY = np.moveaxis(Z1tY.reshape(B, self.L1, self.k1), 0, 2)
+        Z2tY = Z2tY.T
         grouped = None
         if self.groups is not None:
             g, k1 = self._grouped_args[0].shape[0], self.k1
             zz = np.empty((B, g, k1, k1))
             Xz = np.empty((B, g, k1, k1, self.p))
             Fz = np.empty((B, g, k1, k1, self.q2))
-            Z1tY = np.ascontiguousarray(Z1tY)
             a = self._kernel_args["pattern"]
             group_products(Z1tY, self.groups, *a, self.Z1tX, zz, Xz, Fz)
             grouped = (zz, Xz, Fz)

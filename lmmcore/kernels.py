@@ -546,6 +546,18 @@ def response_products(X: np.ndarray, Y: np.ndarray, XtY: np.ndarray, yty: np.nda
 
 
 @njit(cache=True)
+def block_products(cols, T, Y, out) -> None:
+    """out[b, cols[i, a]] += T[i, a] Y[i, b]: one term's Z'Y (replicate-major), column by
+    column in fixed order, as :func:`response_products`."""
+    n, k = T.shape
+    for b in range(Y.shape[1]):
+        for i in range(n):
+            y = Y[i, b]
+            for a in range(k):
+                out[b, cols[i, a]] += T[i, a] * y
+
+
+@njit(cache=True)
 def least_squares_residuals(X, XtX_inv, Y, XtY, gamma, Yc) -> None:
     """gamma[b] = (X'X)^-1 X'y_b and Yc[:, b] = y_b - X gamma[b] (see ``Responses``), from
     XtY = X'Y (:func:`response_products`), one column at a time."""

@@ -243,7 +243,7 @@ def _newton(
     d = s.n_theta
     diag = lower == 0.0
     offsets = _stencil(d) * h
-    npts, naxis = offsets.shape[0], 2 * d + 1
+    naxis = 2 * d + 1
     R = theta.shape[0]
     theta = np.maximum(theta, lower)
     evals = np.zeros(R, dtype=np.int64) if evals is None else evals
@@ -259,54 +259,52 @@ def _newton(
     # far from the optimum (last predicted decrease above COARSE), a quasi-Newton
     # replicate's gradient is first-order (d + 1 points); nearer, second-order (2d + 1)
     last_pred = np.full(R, np.inf)
-    stencils = (offsets, offsets[:naxis], np.vstack([np.zeros(d), np.eye(d)]) * h)
+    first = np.vstack([np.zeros(d), np.eye(d)]) * h
     for _ in range(max_iter):
         live = active & ~converged
         near = last_pred <= COARSE
-        groups = [  # full stencil, second-order gradient, first-order gradient
-            np.flatnonzero(live & ~quasi),
-            np.flatnonzero(live & quasi & near),
-            np.flatnonzero(live & quasi & ~near),
+        kinds = [  # (replicates, stencil): full; second-order gradient; first-order gradient
+            (np.flatnonzero(live & ~quasi), offsets),
+            (np.flatnonzero(live & quasi & near), offsets[:naxis]),
+            (np.flatnonzero(live & quasi & ~near), first),
         ]
-        idx = np.concatenate(groups)
-        if idx.size == 0:
+        kinds = [(i, o) for i, o in kinds if i.size]
+        if not kinds:
             break
+        idx = np.concatenate([i for i, _ in kinds])
         iters[idx] += 1
-        kinds = list(zip(groups, stencils, strict=True))
-        for i, o in kinds:
-            evals[i] += o.shape[0]
         pts = np.concatenate([(theta[i, None, :] + o[None]).reshape(-1, d) for i, o in kinds])
         rp = np.concatenate([np.repeat(reps[i], o.shape[0]) for i, o in kinds])
         ld, ldrx, r2, MW = engine.kernel_parts(pts, rp, resp)  # one call for all
         f = engine.criterion_from_parts(ld, ldrx, r2, REML)
         f = np.where(np.isfinite(f), f, np.inf)
-        sizes = [i.size * o.shape[0] for i, o in kinds]
-        ff, fs, fc = (
-            v.reshape(i.size, o.shape[0])
-            for v, (i, o) in zip(np.split(f, np.cumsum(sizes)[:-1]), kinds, strict=True)
-        )
-        full_i, quasi_i = groups[0], np.concatenate(groups[1:])
-        nf = full_i.size
-        if keep is not None and nf:
-            c = slice(0, sizes[0])
-            keep["center"][full_i] = theta[full_i]
-            keep["a"][full_i] = (ld[c] + ldrx[c] if REML else ld[c]).reshape(nf, npts)
-            keep["r2"][full_i] = r2[c].reshape(nf, npts)
-            keep["MW"][full_i] = MW[c].reshape(nf, npts, *MW.shape[1:])
-        bad = np.concatenate([~np.all(np.isfinite(v), axis=1) for v in (ff, fs, fc)])
-        for v in (ff, fs, fc):
-            v[~np.all(np.isfinite(v), axis=1)] = 0.0
-        g_f, H_f = _grad_hess(ff, d, h)
-        g_q = np.concatenate([_gradient(fs, d, h), (fc[:, 1:] - fc[:, :1]) / h])
-        if quasi_i.size:
-            seen = np.isfinite(g_last[quasi_i, 0])
-            upd = _bfgs(Hq[quasi_i], theta[quasi_i] - th_last[quasi_i], g_q - g_last[quasi_i])
-            Hq[quasi_i] = np.where(seen[:, None, None], upd, Hq[quasi_i])
-            g_last[quasi_i], th_last[quasi_i] = g_q, theta[quasi_i]
-            H = np.concatenate([H_f, Hq[quasi_i]])
-        else:
-            H = H_f
-        g = np.concatenate([g_f, g_q])
+        gs, Hs, bads, at = [], [], [], 0
+        for i, o in kinds:
+            n_i, npt = i.size, o.shape[0]
+            fk = f[at : at + n_i * npt].reshape(n_i, npt)
+            sl = slice(at, at + n_i * npt)
+            at += n_i * npt
+            ok = np.all(np.isfinite(fk), axis=1)
+            fk[~ok] = 0.0
+            bads.append(~ok)
+            evals[i] += npt
+            if o is offsets:
+                g_k, H_k = _grad_hess(fk, d, h)
+                if keep is not None:
+                    keep["center"][i] = theta[i]
+                    keep["a"][i] = (ld[sl] + ldrx[sl] if REML else ld[sl]).reshape(n_i, npt)
+                    keep["r2"][i] = r2[sl].reshape(n_i, npt)
+                    keep["MW"][i] = MW[sl].reshape(n_i, npt, *MW.shape[1:])
+            else:
+                g_k = _gradient(fk, d, h) if npt == naxis else (fk[:, 1:] - fk[:, :1]) / h
+                seen = np.isfinite(g_last[i, 0])
+                upd = _bfgs(Hq[i], theta[i] - th_last[i], g_k - g_last[i])
+                Hq[i] = np.where(seen[:, None, None], upd, Hq[i])
+                g_last[i], th_last[i] = g_k, theta[i]
+                H_k = Hq[i]
+            gs.append(g_k)
+            Hs.append(H_k)
+        g, H, bad = (np.concatenate(v) if len(v) > 1 else v[0] for v in (gs, Hs, bads))
         q = quasi[idx]
         th = theta[idx]
         at_bound = diag[None, :] & (th <= 0.0)
