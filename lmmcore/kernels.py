@@ -99,16 +99,17 @@ def _lam2t_rows(M: np.ndarray, lams: np.ndarray, lb_off, lb_blk, out: np.ndarray
 
 
 @njit(cache=True)
-def _finish(S, R, MW, lams, lb_off, lb_blk, gam, T, Om, out_MW) -> tuple[bool, float, float, float]:
+def _finish(S, R, MW, lams, lb_off, lb_blk, gam, T, Om, out_MW):
     """Factor Omega (see the module docstring) from the lower triangles of S (q2 x q2) and
     MW ((p+1) x (p+1)) and from R (q2 x (p+1)).
 
     ``lb_off`` (n_lb + 1) are the offsets of Lambda2's diagonal blocks (one per level of
     each remaining term), ``lb_blk`` the term of each; T is a q2 x q2 work array. Om
-    ((q2+p+1) square) receives the lower Cholesky factor, out_MW the reduced
+    ((q2+p+1) square) is built in place; out_MW receives the reduced
     cross-product MW - R'Lambda2 G^-1 Lambda2'R (X'V^-1X up to sigma^2 in its first p
     rows) of [X y] with y = y_c + X gam, where the inputs are those of the least-squares
-    residuals y_c (see ``Responses``). Returns (ok, log|L2|^2, log|R_X|^2, r^2).
+    residuals y_c (see ``Responses``). Returns (ok, log|L2|^2, log|R_X|^2, r^2, the lower
+    Cholesky factor of Omega: Om itself for a small one, a new array from LAPACK).
     """
     q2 = S.shape[0]
     p1 = MW.shape[0]
@@ -157,21 +158,27 @@ def _finish(S, R, MW, lams, lb_off, lb_blk, gam, T, Om, out_MW) -> tuple[bool, f
         try:
             L = np.linalg.cholesky(Om)
         except Exception:  # noqa: BLE001 (numba raises LinAlgError for a non-PD matrix)
-            return False, 0.0, 0.0, 0.0
-        Om[:, :] = L
-    elif not _chol_inplace(Om):
-        return False, 0.0, 0.0, 0.0
-    ld = 0.0
+            return False, 0.0, 0.0, 0.0, Om
+    elif _chol_inplace(Om):
+        L = Om
+    else:
+        return False, 0.0, 0.0, 0.0, Om
+    # log|L2|^2 from a running product (the diagonals of G's factor are >= 1, G >= I)
+    ld, prod = 0.0, 1.0
     for r in range(q2):
-        ld += np.log(Om[r, r])
+        prod *= L[r, r]
+        if prod > 1e150:
+            ld += np.log(prod)
+            prod = 1.0
+    ld += np.log(prod)
     ldrx = 0.0
     for i in range(p1 - 1):
-        ldrx += np.log(Om[q2 + i, q2 + i])
+        ldrx += np.log(L[q2 + i, q2 + i])
     for i in range(p1):
         for j in range(i + 1):
             s = 0.0
             for t in range(j + 1):
-                s += Om[q2 + i, q2 + t] * Om[q2 + j, q2 + t]
+                s += L[q2 + i, q2 + t] * L[q2 + j, q2 + t]
             out_MW[i, j] = s
             out_MW[j, i] = s
     # [X y] = [X y_c] [[I, gam], [0, 1]]
@@ -185,8 +192,8 @@ def _finish(S, R, MW, lams, lb_off, lb_blk, gam, T, Om, out_MW) -> tuple[bool, f
         out_MW[i, p] += s
         out_MW[p, i] = out_MW[i, p]
     out_MW[p, p] = yy
-    last = Om[w - 1, w - 1]
-    return True, 2.0 * ld, 2.0 * ldrx, last * last
+    last = L[w - 1, w - 1]
+    return True, 2.0 * ld, 2.0 * ldrx, last * last, L
 
 
 @njit(cache=True)
@@ -375,7 +382,9 @@ def criterion_parts(
             _nan(m, out_ld, out_ldrx, out_r2, out_MW)
             continue
         _fill_lams(th[n1:], b_toff, tr_r, tr_c, t_off, lams2)
-        ok, ld2, ldrx, r2 = _finish(S, R, MW, lams2, lb_off, lb_blk, gamma[rep], T, Om, out_MW[m])
+        ok, ld2, ldrx, r2, fac = _finish(
+            S, R, MW, lams2, lb_off, lb_blk, gamma[rep], T, Om, out_MW[m]
+        )
         if not ok:
             _nan(m, out_ld, out_ldrx, out_r2, out_MW)
             continue
@@ -383,7 +392,7 @@ def criterion_parts(
         out_ldrx[m] = ldrx
         out_r2[m] = r2
         if store:
-            Om_out[:, :] = Om
+            Om_out[:, :] = fac
 
 
 @njit(cache=True)
@@ -516,7 +525,9 @@ def criterion_parts_grouped(
                         for t in range(r + 1):
                             S[r, t] -= mab * K[r, t]
         _fill_lams(th[n1:], b_toff, tr_r, tr_c, t_off, lams2)
-        ok, ld2, ldrx, r2 = _finish(S, R, MW, lams2, lb_off, lb_blk, gamma[rep], T, Om, out_MW[m])
+        ok, ld2, ldrx, r2, _ = _finish(
+            S, R, MW, lams2, lb_off, lb_blk, gamma[rep], T, Om, out_MW[m]
+        )
         if not ok:
             _nan(m, out_ld, out_ldrx, out_r2, out_MW)
             continue
