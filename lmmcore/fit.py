@@ -51,7 +51,7 @@ def fit_structure(
     reps = np.array([rep])
     theta0 = structure.theta0 if start is None else np.asarray(start, dtype=float)
     if optimizer == "newton":
-        opt = newton_fit(engine, responses, rep, theta0, REML)
+        opt = newton_fit(engine, responses, rep, theta0, REML, scan=start is None)
     elif optimizer == "bobyqa":
 
         def objective(theta: np.ndarray) -> float:

@@ -160,6 +160,8 @@ COARSE = 1e-2
 #: variance parameters start quasi-Newton, from the mean Hessian of the first
 #: SHARED_H_REPLICATES replicates at the start
 QUASI_MIN_R = 16
+#: scales of lme4's start that a single fit tries before its first Newton step
+START_SCALES = np.array([0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0])
 QUASI_MIN_D = 4
 SHARED_H_REPLICATES = 8
 #: below this predicted decrease a replicate whose full Newton step fails is at its
@@ -466,15 +468,27 @@ def newton_fit(
     max_iter: int = 40,
     h: float = 1e-4,
     ftol: float = 1e-10,
+    scan: bool = False,
 ) -> OptSummary:
     """Fit one response (column ``rep`` of ``resp``) by the refit engine's Newton
     iteration: what :func:`lmmcore.fit` does by default.
 
     From ``start`` (lme4's: identity Lambda), with the same boundary restarts and BOBYQA
-    fallback as the batch refits.
+    fallback as the batch refits. With ``scan``, Newton starts from the best of
+    ``start * c`` for c in START_SCALES (one batched evaluation): where the optimum is
+    far from the identity (nlme's Machines: theta up to 5.3) the iteration then starts
+    at its scale rather than walking there.
     """
     start = np.asarray(start, dtype=float)
-    o = _optimise(engine, resp, np.array([rep]), start[None, :], REML, max_iter, h, ftol)
+    reps = np.array([rep])
+    first = start
+    extra = 0
+    if scan:
+        cands = start[None, :] * START_SCALES[:, None]
+        f = engine.criterion(cands, np.repeat(reps, cands.shape[0]), resp, REML)
+        first, extra = cands[int(np.argmin(f))], cands.shape[0]
+    o = _optimise(engine, resp, reps, first[None, :], REML, max_iter, h, ftol)
+    o.evals[0] += extra
     converged = bool(o.converged[0]) and bool(np.isfinite(o.fval[0]))
     if o.fallback[0]:
         name = "Newton, then nlopt LN_BOBYQA"
