@@ -6,10 +6,13 @@ batch of M pairs (theta_m, y_m) the penalised system
 
     L L' = Lambda' Z' Z Lambda + I
 
-is factored block by block: the first (largest) grouping factor gives a block-diagonal
-part (one k x k Cholesky per level), the other factors a dense Schur complement. One
-(p+1) x (p+1) Cholesky of the reduced [X y] cross-product then gives log|R_X|^2 and the
-penalised residual sum of squares r^2, hence the profiled criterion
+is factored block by block, as MixedModels.jl blocks it: the term eliminated first (the
+one that leaves the smallest remainder) gives a block-diagonal part (one k x k Cholesky
+per level), its coupling with the other terms is sparse (each level meets only the
+columns of Z2 its rows touch), and the other terms form one dense Schur complement. One
+Cholesky factor of that remainder bordered by the reduced [X y] cross-product gives the
+rest of log|L|^2, log|R_X|^2 and the penalised residual sum of squares r^2 (see
+:mod:`lmmcore.kernels`), hence the profiled criterion
 
     ML:   log|L|^2 + n (1 + log(2 pi r^2 / n))
     REML: log|L|^2 + log|R_X|^2 + (n - p) (1 + log(2 pi r^2 / (n - p)))
@@ -20,6 +23,7 @@ per design and per response, so that a pair costs the same for 30 or 3,000 subje
 (``Engine.groups``; ``group_levels=False`` forces the level-by-level kernel).
 
 A single fit is this engine with one response column: there is one fitter, not two.
+Designs whose dense remainder would exceed ``MAX_DENSE_BYTES`` are refused up front.
 
 Example:
     >>> import numpy as np, pandas as pd
