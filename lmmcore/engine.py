@@ -303,7 +303,8 @@ class Engine:
         flat = self.D1.reshape(self.L1, -1)
         uniq, inverse = np.unique(flat, axis=0, return_inverse=True)
         g, k1, q2 = uniq.shape[0], self.k1, self.q2
-        if 2 * g * k1 > self.L1 or g * k1 * k1 * q2 * q2 > GROUPED_BUDGET:
+        nab, ntri = k1 * (k1 + 1) // 2, q2 * (q2 + 1) // 2
+        if 2 * g * k1 > self.L1 or g * nab * ntri > GROUPED_BUDGET:
             return None
         inverse = inverse.ravel()
         ZX, p = self.Z1tX, self.p  # (L1, k1, p)
@@ -311,7 +312,8 @@ class Engine:
         ng = np.bincount(inverse, minlength=g).astype(float)
         XXg = np.zeros((g, k1, k1, p, p))
         KXg = np.zeros((g, k1, k1, q2, p))
-        Kg = np.zeros((g, k1, k1, q2, q2))
+        Kg = np.zeros((g, nab, ntri))  # packed lower triangles
+        lower = np.tril_indices(q2)
         per_chunk = max(1, CHUNK_BUDGET // max(k1 * q2, 1))
         for j in range(g):
             levels = np.flatnonzero(inverse == j)
@@ -320,10 +322,12 @@ class Engine:
                 Fd, ZXc = self._dense_levels(rows), ZX[rows]  # (c, k1, q2), (c, k1, p)
                 XXg[j] += np.einsum("lai,lbj->abij", ZXc, ZXc)
                 KXg[j] += np.einsum("lar,lbc->abrc", Fd, ZXc, optimize=True)
+                ab = 0
                 for a in range(k1):
                     for b in range(a, k1):  # weighted by the symmetric M_g: K_ab + K_ba
                         K = Fd[:, a].T @ Fd[:, b]
-                        Kg[j, a, b] += K if a == b else K + K.T
+                        Kg[j, ab] += (K if a == b else K + K.T)[lower]
+                        ab += 1
         self._grouped_args = tuple(np.ascontiguousarray(a) for a in (Dg, ng, XXg, KXg, Kg))
         return inverse
 

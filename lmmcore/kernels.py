@@ -517,13 +517,19 @@ def criterion_parts_grouped(
                         for c in range(p):
                             R[r, c] -= mab * KXg[g, a, b, r, c]
                         R[r, p] -= mab * Fzg[rep, g, a, b, r]
-                # M is symmetric: Kg[g, a, b] (a <= b) holds K_ab + K_ba, lower triangle
+            # M is symmetric: Kg[g, ab] holds K_ab + K_ba for a <= b (ab counting those
+            # pairs), its lower triangle packed row by row (one stream through memory)
+            ab = 0
+            for a in range(k1):
                 for b in range(a, k1):
                     mab = Mg[g, a, b]
-                    K = Kg[g, a, b]
+                    K = Kg[g, ab]
+                    ab += 1
+                    t = 0
                     for r in range(q2):
-                        for t in range(r + 1):
-                            S[r, t] -= mab * K[r, t]
+                        for c in range(r + 1):
+                            S[r, c] -= mab * K[t + c]
+                        t += r + 1
         _fill_lams(th[n1:], b_toff, tr_r, tr_c, t_off, lams2)
         ok, ld2, ldrx, r2, _ = _finish(
             S, R, MW, lams2, lb_off, lb_blk, gamma[rep], T, Om, out_MW[m]
