@@ -155,6 +155,8 @@ DONE = 1e-5
 #: a quasi-Newton replicate (see :func:`_newton`) predicting less decrease than this
 #: takes full stencils from then on
 QUASI_DONE = 1e-5
+#: two full steps running that predict less than this and gain nothing: converged
+FLAT = 1e-7
 COARSE = 1e-2
 #: batches of at least this many replicates with one start and at least QUASI_MIN_D
 #: variance parameters start quasi-Newton, from the mean Hessian of the first
@@ -261,6 +263,7 @@ def _newton(
     # far from the optimum (last predicted decrease above COARSE), a quasi-Newton
     # replicate's gradient is first-order (d + 1 points); nearer, second-order (2d + 1)
     last_pred = np.full(R, np.inf)
+    stalls = np.zeros(R, dtype=np.int64)
     first = np.vstack([np.zeros(d), np.eye(d)]) * h
     for _ in range(max_iter):
         live = active & ~converged
@@ -343,13 +346,21 @@ def _newton(
         small = (decrease < np.maximum(ftol, noise)) & (moved < 1e-6)
         small &= np.abs(pg).max(axis=1) < 1e-3
         # a pure Newton step whose predicted decrease is below DONE, and which decreased f
-        # as predicted (to 5%: the quadratic model fits), lands within ~DONE^2 of the
-        # optimum (quadratic convergence): no further stencil is needed to confirm it.
-        # (Slow, linear convergence towards a boundary optimum decreases f by more than
-        # the model predicts, and goes on.)
-        agree = np.abs(decrease - pred) <= 0.05 * np.abs(pred) + noise
+        # by no more than predicted (+5%), lands within ~DONE^2 of the optimum (quadratic
+        # convergence): no further stencil is needed to confirm it. A decrease above the
+        # prediction means the model's curvature is too high, so the optimum may be
+        # further than predicted (slow, linear convergence towards a boundary optimum):
+        # go on. A smaller one (a flat valley: at a zero variance the criterion sees only
+        # |Lambda's column|) means it is nearer.
+        agree = decrease <= 1.05 * np.abs(pred) + noise
         small |= (alpha == 1.0) & (np.abs(pred) < DONE) & agree & pure
         small |= (alpha == 1.0) & (np.abs(pred) < np.maximum(1e-10, noise)) & ~kick.any(axis=1)
+        # a flat valley (a variance at zero: the criterion sees only the length of the
+        # rest of its Lambda column, so one direction has no curvature and the shifted
+        # Newton step slides along it): nothing left to gain in two steps running
+        flat = (alpha == 1.0) & (np.abs(pred) < FLAT) & (decrease <= noise) & ~kick.any(axis=1)
+        stalls[idx] = np.where(flat & ~q, stalls[idx] + 1, 0)
+        small |= stalls[idx] >= 2
         small &= ~q  # only a full stencil ends the iteration
         # quasi-Newton replicates close to the optimum, at a bound or stalled go full
         near = (np.abs(pred) < QUASI_DONE) | at_bound.any(axis=1) | cut | (alpha == 0.0)
