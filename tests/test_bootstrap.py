@@ -388,3 +388,19 @@ def test_quasi_newton_refits_reach_the_reference_optimum(case, monkeypatch):
         ref = _reference_optimum(eng, resp, i, True, [theta0, start, jitter])
         assert quasi.fval[i] - ref < 1e-6, i
         assert abs(quasi.fval[i] - newton.fval[i]) < 1e-6, i
+
+
+def test_flat_valley_at_a_zero_variance_converges_in_newton(sleep):
+    """With the intercept SD at zero, the criterion sees only the length of the rest of
+    Lambda's first column: one direction is flat and the shifted Newton step slides along
+    it, gaining nothing. 7 of these 500 replicates ran to the iteration limit and the
+    BOBYQA fallback; two steps that predict < 1e-7 and gain nothing now end the
+    iteration, at the reference optimum."""
+    Y = lmmcore.simulate(sleep, nsim=500, seed=1)
+    fits = refit_batch(sleep.engine, Y, sleep.theta, REML=True)
+    assert not fits.fallback.any()
+    resp = sleep.engine.responses(Y)
+    s = sleep.structure
+    for i in (46, 244, 311, 387, 402, 462, 483):  # the replicates that used to fall back
+        ref = _reference_optimum(sleep.engine, resp, i, True, [s.theta0, sleep.theta])
+        assert fits.objective[i] - ref < 1e-6, i
