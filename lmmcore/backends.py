@@ -132,7 +132,10 @@ class DaskBackend(Backend):
                 for fut in dask_completed(list(futs)):
                     yield futs[fut], fut.result()
             except BaseException:
-                client.cancel(list(futs))
+                try:
+                    client.cancel(list(futs))
+                except Exception:  # noqa: S110 - the client or cluster is gone already
+                    pass
                 raise
         finally:
             if own:

@@ -28,7 +28,13 @@ from lmmcore.backends import get_backend
 from lmmcore.engine import Responses, Solution
 from lmmcore.errors import BootstrapError, LmmWarning
 from lmmcore.limits import MAX_NSIM
-from lmmcore.refit import STATUS_DTYPE, BatchFit, refit_batch
+from lmmcore.refit import (
+    SHARED_H_REPLICATES,
+    STATUS_DTYPE,
+    BatchFit,
+    refit_batch,
+    shared_hessian,
+)
 from lmmcore.result import LMMResult
 from lmmcore.simulate import SeedLike, child_seeds, draw_responses, seed_sequence
 
@@ -218,6 +224,19 @@ def _result_for(result: LMMResult, resp: Responses, j: int, theta: np.ndarray) -
     return LMMResult(result.structure, eng, resp, j, sol, result.optimizer, result.REML)
 
 
+def _shared_start(result: LMMResult, ss) -> np.ndarray | None:
+    """The quasi-Newton start every chunk shares: from replicate streams 0..7, whatever the
+    chunking, so a replicate's numbers do not depend on the chunk it is in."""
+    Y0 = draw_responses(
+        result.structure,
+        result.solution.beta,
+        result.solution.theta,
+        result.sigma,
+        child_seeds(ss, 0, SHARED_H_REPLICATES),
+    )
+    return shared_hessian(result.engine, Y0, result.theta, result.REML)
+
+
 def _chunk(problem: tuple, start: int, stop: int, ss) -> tuple[np.ndarray, np.ndarray]:
     """A backend's chunk function: ``problem`` is (result, statistic, use_u, p_out)."""
     result, statistic, use_u, p_out = problem
@@ -236,7 +255,9 @@ def _run_chunk(
             child_seeds(ss, start, stop),
             u=result.solution.u if use_u else None,
         )
-        fits = refit_batch(result.engine, Y, result.theta, REML=result.REML)
+        fits = refit_batch(
+            result.engine, Y, result.theta, REML=result.REML, H0=_shared_start(result, ss)
+        )
     status = fits.status.copy()
     if statistic is None:
         vals = _default_values(fits)

@@ -6,10 +6,13 @@ batch of M pairs (theta_m, y_m) the penalised system
 
     L L' = Lambda' Z' Z Lambda + I
 
-is factored block by block: the first (largest) grouping factor gives a block-diagonal
-part (one k x k Cholesky per level), the other factors a dense Schur complement. One
-(p+1) x (p+1) Cholesky of the reduced [X y] cross-product then gives log|R_X|^2 and the
-penalised residual sum of squares r^2, hence the profiled criterion
+is factored block by block, as MixedModels.jl blocks it: the term eliminated first (the
+one that leaves the smallest remainder) gives a block-diagonal part (one k x k Cholesky
+per level), its coupling with the other terms is sparse (each level meets only the
+columns of Z2 its rows touch), and the other terms form one dense Schur complement. One
+Cholesky factor of that remainder bordered by the reduced [X y] cross-product gives the
+rest of log|L|^2, log|R_X|^2 and the penalised residual sum of squares r^2 (see
+:mod:`lmmcore.kernels`), hence the profiled criterion
 
     ML:   log|L|^2 + n (1 + log(2 pi r^2 / n))
     REML: log|L|^2 + log|R_X|^2 + (n - p) (1 + log(2 pi r^2 / (n - p)))
@@ -20,6 +23,7 @@ per design and per response, so that a pair costs the same for 30 or 3,000 subje
 (``Engine.groups``; ``group_levels=False`` forces the level-by-level kernel).
 
 A single fit is this engine with one response column: there is one fitter, not two.
+Designs whose dense remainder would exceed ``MAX_DENSE_BYTES`` are refused up front.
 
 Example:
     >>> import numpy as np, pandas as pd
@@ -38,10 +42,10 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-import scipy.sparse as sp
+import scipy.linalg as sla
 
 from lmmcore.errors import DataError
-from lmmcore.limits import MAX_ENGINE_ENTRIES, fmt_bytes
+from lmmcore.limits import MAX_DENSE_BYTES
 from lmmcore.structure import ModelStructure
 
 LOG2PI = np.log(2.0 * np.pi)
@@ -49,17 +53,29 @@ LOG2PI = np.log(2.0 * np.pi)
 CHUNK_BUDGET = 8_000_000
 #: float64 entries allowed for the per-group products of a grouped engine (32 MB)
 GROUPED_BUDGET = 4_000_000
+#: a first block whose levels meet at least this fraction of the columns of Z2 is
+#: eliminated along whole rows (vectorised inner loops) rather than over each level's own
+DENSE_ROWS = 0.25
 
 
 @dataclass(frozen=True, eq=False)
 class Responses:
-    """Cross-products of a block of B responses with the design."""
+    """Cross-products of a block of B responses with the design.
+
+    They are those of the least-squares residuals Y - X gamma (gamma = (X'X)^-1 X'Y): the
+    profiled criterion does not change when a multiple of X is subtracted from y (beta
+    absorbs it), and r^2 then no longer comes out of the difference of two large numbers
+    (y'y and what the model explains), which the finite differences of the Newton steps
+    and of the degrees of freedom would amplify. The kernels add gamma back, so that the
+    reduced [X y] products they return are those of Y itself.
+    """
 
     Z1tY: np.ndarray  # (L1, k1, B)
     Z2tY: np.ndarray  # (q2, B)
     XtY: np.ndarray  # (p, B)
     yty: np.ndarray  # (B,)
-    Y: np.ndarray  # (n, B)
+    Y: np.ndarray  # (n, B), the responses themselves
+    gamma: np.ndarray  # (B, p)
     #: for an engine with level groups (see ``Engine.groups``): per replicate and group,
     #: sums over the group's levels l of z_l z_l', (Z_l'X)' z_l and (Z_l'Z2)' z_l, where
     #: z_l = Z_l'y; shapes (B, g, k1, k1), (B, g, k1, k1, p), (B, g, k1, k1, q2)
@@ -131,22 +147,6 @@ def small_lower_solve(L: np.ndarray, B: np.ndarray) -> np.ndarray:
     return X
 
 
-def check_dense_size(s: ModelStructure, first: int) -> None:
-    """Refuse a design whose dense cross-products (Z2'Z2 and Z1'Z2 when block ``first`` is
-    eliminated) would exceed `lmmcore.limits.MAX_ENGINE_ENTRIES`, before allocating them."""
-    b1 = s.blocks[first]
-    q2 = s.q - b1.q
-    entries = q2 * q2 + b1.nlevels * b1.k * q2
-    if entries > MAX_ENGINE_ENTRIES:
-        sizes = ", ".join(f"{b.name}: {b.nlevels:,} levels x {b.k}" for b in s.blocks)
-        raise DataError(
-            f"This model's random effects ({sizes}) need dense cross-products of "
-            f"{entries:,} numbers ({fmt_bytes(8 * entries)}), more than the limit of "
-            f"{MAX_ENGINE_ENTRIES:,} ({fmt_bytes(8 * MAX_ENGINE_ENTRIES)}). Use fewer levels "
-            "of the smaller grouping factors, or fewer random slopes on them."
-        )
-
-
 def _elimination_order(s: ModelStructure) -> list[int]:
     """Block order for the factorisation: first the block whose elimination leaves the
     cheapest dense remainder (L k q2^2 for the Schur update plus q2^3 / 3 for its Cholesky)."""
@@ -161,8 +161,69 @@ def _elimination_order(s: ModelStructure) -> list[int]:
     return [first] + [i for i in range(len(s.blocks)) if i != first]
 
 
+def _columns(b, off: int) -> np.ndarray:
+    """(n, k): the column of Z (its term starting at ``off``) of each entry T[i, j]."""
+    return np.ascontiguousarray(off + b.codes[:, None] * b.k + np.arange(b.k)[None, :])
+
+
+def _level_pattern(codes1, T1, L1, cols2, T2, q2):
+    """Z1'Z2 by level of the first block: ``ptr`` (L1 + 1), the columns of Z2 each level
+    meets (``cols``, ascending within a level) and their values ``F`` (nnz, k1),
+    ``F[t, a] = (Z1'Z2)[l k1 + a, cols[t]]``; from the rows' entries, no sparse product."""
+    k1 = T1.shape[1]
+    keys, a, vals = [], [], []
+    for cb, Tb in zip(cols2, T2, strict=True):
+        kb = cb.shape[1]
+        keys.append(
+            np.broadcast_to(
+                (codes1[:, None] * q2)[:, None, :] + cb[:, None, :], (codes1.size, k1, kb)
+            ).ravel()
+        )
+        a.append(np.broadcast_to(np.arange(k1)[None, :, None], (codes1.size, k1, kb)).ravel())
+        vals.append((T1[:, :, None] * Tb[:, None, :]).ravel())
+    if not keys:
+        return np.zeros(L1 + 1, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros((0, k1))
+    uniq, inv = np.unique(np.concatenate(keys), return_inverse=True)
+    F = np.zeros((uniq.size, k1))
+    np.add.at(F, (inv.ravel(), np.concatenate(a)), np.concatenate(vals))
+    ptr = np.zeros(L1 + 1, dtype=np.int64)
+    np.cumsum(np.bincount(uniq // q2, minlength=L1), out=ptr[1:])
+    return ptr, (uniq % q2).astype(np.int64), F
+
+
+def dense_bytes(q2: int, p: int) -> int:
+    """Bytes of the dense matrices one criterion evaluation holds for a remainder of q2
+    random effects and p fixed effects: Z2'Z2, the Schur complement S, Omega and the copy
+    LAPACK factors (four (q2 + p + 1)^2 float64 arrays)."""
+    return 4 * 8 * (q2 + p + 1) ** 2
+
+
+def _check_dense(eng: Engine) -> None:
+    """DataError, before anything dense is allocated, when the remainder is too big."""
+    need = dense_bytes(eng.q2, eng.p)
+    if need <= MAX_DENSE_BYTES:
+        return
+    first = eng.blocks[0]
+    rest = ", ".join(f"{b.name!r} ({b.nlevels} levels x {b.k})" for b in eng.rest)
+    raise DataError(
+        f"This design is too big for lmmcore's dense remainder: after eliminating "
+        f"{first.name!r} ({first.nlevels} levels), the random effects of {rest} form a dense "
+        f"{eng.q2:,} x {eng.q2:,} block, and one evaluation would hold {need / 2**30:.1f} GiB "
+        f"(cap: lmmcore.limits.MAX_DENSE_BYTES = {MAX_DENSE_BYTES / 2**30:.1f} GiB). Use fewer "
+        "levels in the crossed grouping factors (or fewer random slopes on them)."
+    )
+
+
+#: the kernel's outputs for the factor, when it is not kept
+_NO_STORE = (False, np.empty((0, 0, 0)), np.empty((0, 0)), np.empty((0, 0, 0)), np.empty((0, 0)))
+
+
 class Engine:
-    """Profiled criterion for a fixed design (X, Z); see the module docstring."""
+    """Profiled criterion for a fixed design (X, Z); see the module docstring.
+
+    Raises DataError up front when the dense remainder of the factorisation would take
+    more than ``MAX_DENSE_BYTES`` (see :func:`dense_bytes`).
+    """
 
     def __init__(self, structure: ModelStructure, group_levels: bool = True):
         s = structure
@@ -173,7 +234,6 @@ class Engine:
         # not always, lme4's first: the factor with most levels). Theta stays in lme4's
         # order outside the engine; inside, it is permuted to this block order.
         self.order = _elimination_order(s)
-        check_dense_size(s, self.order[0])
         self.blocks = [s.blocks[i] for i in self.order]
         self.theta_perm = np.concatenate(
             [np.arange(s.theta_slices[i].start, s.theta_slices[i].stop) for i in self.order]
@@ -184,15 +244,6 @@ class Engine:
             start += b.n_theta
         b1 = self.blocks[0]
         self.L1, self.k1 = b1.nlevels, b1.k
-        codes, T = b1.codes, b1.T
-        D1 = np.zeros((self.L1, self.k1, self.k1))
-        np.add.at(D1, codes, T[:, :, None] * T[:, None, :])
-        self.D1 = D1
-        Z1tX = np.zeros((self.L1, self.k1, self.p))
-        np.add.at(Z1tX, codes, T[:, :, None] * X[:, None, :])
-        self.Z1tX = Z1tX
-        self.Z1 = b1.Z().tocsc().T.tocsr()  # Z1' (L1 k1, n)
-        self.XtX = X.T @ X
         self.rest = self.blocks[1:]
         self.offsets = []
         off = 0
@@ -200,21 +251,45 @@ class Engine:
             self.offsets.append(off)
             off += b.q
         self.q2 = off
-        if self.rest:
-            Z2 = sp.hstack([b.Z() for b in self.rest], format="csc")
-            self.Z2t = Z2.T.tocsr()
-            self.ZtZ22 = (self.Z2t @ Z2).toarray()
-            self.ZtZ12 = (self.Z1 @ Z2).toarray().reshape(self.L1, self.k1, self.q2)
-            self.Z2tX = np.asarray(self.Z2t @ X)
-        else:
-            self.Z2t = None
-            self.ZtZ22 = np.zeros((0, 0))
-            self.ZtZ12 = np.zeros((self.L1, self.k1, 0))
-            self.Z2tX = np.zeros((0, self.p))
+        _check_dense(self)
+        codes, T = b1.codes, b1.T
+        D1 = np.zeros((self.L1, self.k1, self.k1))
+        np.add.at(D1, codes, T[:, :, None] * T[:, None, :])
+        self.D1 = D1
+        Z1tX = np.zeros((self.L1, self.k1, self.p))
+        np.add.at(Z1tX, codes, T[:, :, None] * X[:, None, :])
+        self.Z1tX = Z1tX
+        self.XtX = X.T @ X
+        self._XtX_inv = np.ascontiguousarray(np.linalg.inv(self.XtX))
+        # Z's entries: row i of term b holds T_b[i, a] in column cols_b[i, a]
+        self._cols1 = _columns(b1, 0)
+        self._cols2 = [_columns(b, off) for b, off in zip(self.rest, self.offsets, strict=True)]
+        self.ZtZ22 = np.zeros((self.q2, self.q2))
+        self.Z2tX = np.zeros((self.q2, self.p))
+        for cb, b in zip(self._cols2, self.rest, strict=True):
+            np.add.at(self.Z2tX, cb, b.T[:, :, None] * X[:, None, :])
+            for cc, c in zip(self._cols2, self.rest, strict=True):
+                np.add.at(
+                    self.ZtZ22, (cb[:, :, None], cc[:, None, :]), b.T[:, :, None] * c.T[:, None, :]
+                )
+        self.ptr, self.cols, self.F = _level_pattern(
+            codes, T, self.L1, self._cols2, [b.T for b in self.rest], self.q2
+        )
         self._kernel_args = self._build_kernel_args()
         self.groups = self._level_groups() if group_levels else None
         per_pair = self.L1 * self.k1 * (self.q2 + self.p + 2) * 3 + 3 * self.q2 * self.q2
         self.chunk = max(1, CHUNK_BUDGET // max(per_pair, 1))
+
+    @cached_property
+    def ZtZ12(self) -> np.ndarray:
+        """Z1'Z2 as a dense (L1, k1, q2) array, for the numpy reference path only."""
+        if self.L1 * self.k1 * self.q2 > CHUNK_BUDGET:
+            raise DataError(
+                f"The numpy reference path holds Z1'Z2 densely ({self.L1 * self.k1} x "
+                f"{self.q2}); it is for small designs. Use the compiled kernel "
+                "(Engine.kernel_parts) for this one."
+            )
+        return self._dense_levels(np.arange(self.L1))
 
     def _level_groups(self) -> np.ndarray | None:
         """Group index of each level of the first block, when levels with identical
@@ -226,54 +301,83 @@ class Engine:
         flat = self.D1.reshape(self.L1, -1)
         uniq, inverse = np.unique(flat, axis=0, return_inverse=True)
         g, k1, q2 = uniq.shape[0], self.k1, self.q2
-        if 2 * g * k1 > self.L1 or g * k1 * k1 * q2 * q2 > GROUPED_BUDGET:
+        nab, ntri = k1 * (k1 + 1) // 2, q2 * (q2 + 1) // 2
+        if 2 * g * k1 > self.L1 or g * nab * ntri > GROUPED_BUDGET:
             return None
         inverse = inverse.ravel()
-        F, ZX = self.ZtZ12, self.Z1tX  # (L1, k1, q2), (L1, k1, p)
+        ZX, p = self.Z1tX, self.p  # (L1, k1, p)
         Dg = uniq.reshape(g, k1, k1)
         ng = np.bincount(inverse, minlength=g).astype(float)
-
-        def by_group(spec: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-            return np.stack([np.einsum(spec, a[inverse == j], b[inverse == j]) for j in range(g)])
-
-        XXg = by_group("lai,lbj->abij", ZX, ZX)
-        KXg = by_group("lar,lbc->abrc", F, ZX)
-        K = by_group("lar,lbt->abrt", F, F)
-        # the kernel weights these by the symmetric M_g: keep K_ab + K_ba for a <= b only
-        Kg = np.zeros_like(K)
-        for a in range(k1):
-            Kg[:, a, a] = K[:, a, a]
-            for b in range(a + 1, k1):
-                Kg[:, a, b] = K[:, a, b] + K[:, b, a]
+        XXg = np.zeros((g, k1, k1, p, p))
+        KXg = np.zeros((g, k1, k1, q2, p))
+        Kg = np.zeros((g, nab, ntri))  # packed lower triangles
+        lower = np.tril_indices(q2)
+        per_chunk = max(1, CHUNK_BUDGET // max(k1 * q2, 1))
+        for j in range(g):
+            levels = np.flatnonzero(inverse == j)
+            for c0 in range(0, levels.size, per_chunk):
+                rows = levels[c0 : c0 + per_chunk]
+                Fd, ZXc = self._dense_levels(rows), ZX[rows]  # (c, k1, q2), (c, k1, p)
+                XXg[j] += np.einsum("lai,lbj->abij", ZXc, ZXc)
+                KXg[j] += np.einsum("lar,lbc->abrc", Fd, ZXc, optimize=True)
+                ab = 0
+                for a in range(k1):
+                    for b in range(a, k1):  # weighted by the symmetric M_g: K_ab + K_ba
+                        K = Fd[:, a].T @ Fd[:, b]
+                        Kg[j, ab] += (K if a == b else K + K.T)[lower]
+                        ab += 1
         self._grouped_args = tuple(np.ascontiguousarray(a) for a in (Dg, ng, XXg, KXg, Kg))
         return inverse
 
+    def _dense_levels(self, rows: np.ndarray) -> np.ndarray:
+        """Z_l'Z2 (len(rows), k1, q2) for the levels ``rows``, densely."""
+        counts = self.ptr[rows + 1] - self.ptr[rows]
+        first = np.repeat(self.ptr[rows] - np.cumsum(counts) + counts, counts)
+        nz = first + np.arange(counts.sum())
+        out = np.zeros((rows.size, self.k1, self.q2))
+        out[np.repeat(np.arange(rows.size), counts), :, self.cols[nz]] = self.F[nz]
+        return out
+
     def _build_kernel_args(self) -> dict:
         r1, c1 = self.blocks[0].tril
-        b_off, b_L, b_k, b_toff, tr_r, tr_c, t_off = [], [], [], [], [], [], [0]
+        b_toff, tr_r, tr_c, t_off, lb_off, lb_blk = [], [], [], [0], [], []
         toff = 0
-        for b, off in zip(self.rest, self.offsets, strict=True):
+        for i, (b, off) in enumerate(zip(self.rest, self.offsets, strict=True)):
             r, c = b.tril
-            b_off.append(off)
-            b_L.append(b.nlevels)
-            b_k.append(b.k)
             b_toff.append(toff)
             toff += b.n_theta
             tr_r.extend(r)
             tr_c.extend(c)
             t_off.append(len(tr_r))
+            lb_off.extend(off + b.k * np.arange(b.nlevels))
+            lb_blk.extend([i] * b.nlevels)
+        lb_off.append(self.q2)
         i64 = np.int64
         c = np.ascontiguousarray
         return {
             # layout of the first block's Lambda
             "first": (self.k1, np.asarray(r1, i64), np.asarray(c1, i64)),
-            # layout of the remaining blocks' Lambda
-            "rest": tuple(np.array(a, i64) for a in (b_off, b_L, b_k, b_toff, tr_r, tr_c, t_off)),
+            # layout of the remaining blocks' Lambda: theta -> per-term factors, and the
+            # offsets and terms of its diagonal blocks
+            "rest": tuple(np.array(a, i64) for a in (b_toff, tr_r, tr_c, t_off, lb_off, lb_blk)),
             "XtX": c(self.XtX),
             "per_level": (c(self.D1), c(self.Z1tX)),
-            "ZtZ12": c(self.ZtZ12),
+            "pattern": (c(self.ptr), c(self.cols), c(self.F)),
+            # eliminate along whole rows where the pattern is mostly full
+            "dense_rows": bool(self.cols.size >= DENSE_ROWS * self.L1 * self.q2),
             "remainder": (c(self.ZtZ22), c(self.Z2tX)),
         }
+
+    def _per_level(self, thetas, reps, resp, outs, store) -> None:
+        from lmmcore.kernels import criterion_parts
+
+        a = self._kernel_args
+        Z1tY, XtY, Z2tY = resp.by_replicate
+        ZtZ22, Z2tX = a["remainder"]
+        criterion_parts(
+            thetas, reps, *a["first"], *a["per_level"], Z1tY, *a["pattern"], a["dense_rows"],
+            a["XtX"], XtY, resp.yty, resp.gamma, ZtZ22, Z2tX, Z2tY, *a["rest"], *outs, *store,
+        )  # fmt: skip
 
     def kernel_parts(
         self, thetas: np.ndarray, reps: np.ndarray, resp: Responses
@@ -282,30 +386,23 @@ class Engine:
 
         NaN marks a pair whose factorisation failed.
         """
-        from lmmcore.kernels import criterion_parts
-
         thetas = np.ascontiguousarray(np.atleast_2d(thetas)[:, self.theta_perm], dtype=float)
         reps = np.ascontiguousarray(reps, dtype=np.int64)
         M = thetas.shape[0]
         ld, ldrx, r2 = np.empty(M), np.empty(M), np.empty(M)
         MW = np.empty((M, self.p + 1, self.p + 1))
+        outs = (ld, ldrx, r2, MW)
+        if resp.grouped is None:
+            self._per_level(thetas, reps, resp, outs, _NO_STORE)
+            return ld, ldrx, r2, MW
+        from lmmcore.kernels import criterion_parts_grouped
+
         a = self._kernel_args
         ZtZ22, Z2tX = a["remainder"]
-        outs = (ld, ldrx, r2, MW)
-        if resp.grouped is not None:
-            from lmmcore.kernels import criterion_parts_grouped
-
-            XtY, Z2tY = resp.by_replicate[1:]
-            criterion_parts_grouped(
-                thetas, reps, *a["first"], *self._grouped_args, a["XtX"], XtY, resp.yty,
-                *resp.grouped, ZtZ22, Z2tX, Z2tY, *a["rest"], *outs,
-            )  # fmt: skip
-            return ld, ldrx, r2, MW
-        Z1tY, XtY, Z2tY = resp.by_replicate
-        D1, Z1tX = a["per_level"]
-        criterion_parts(
-            thetas, reps, *a["first"], D1, Z1tX, Z1tY, a["XtX"], XtY, resp.yty, a["ZtZ12"],
-            ZtZ22, Z2tX, Z2tY, *a["rest"], *outs,
+        XtY, Z2tY = resp.by_replicate[1:]
+        criterion_parts_grouped(
+            thetas, reps, *a["first"], *self._grouped_args, a["XtX"], XtY, resp.yty,
+            resp.gamma, *resp.grouped, ZtZ22, Z2tX, Z2tY, *a["rest"], *outs,
         )  # fmt: skip
         return ld, ldrx, r2, MW
 
@@ -315,24 +412,40 @@ class Engine:
         Y = np.asarray(Y, dtype=float)
         if Y.ndim == 1:
             Y = Y[:, None]
-        Z1tY = np.asarray(self.Z1 @ Y).reshape(self.L1, self.k1, Y.shape[1])
-        Z2tY = np.asarray(self.Z2t @ Y) if self.rest else np.zeros((0, Y.shape[1]))
         # compiled fixed loops: a replicate's numbers do not depend on the batch it is in
-        from lmmcore.kernels import group_products, response_products
+        from lmmcore.kernels import (
+            block_products,
+            group_products,
+            least_squares_residuals,
+            response_products,
+        )
 
         B = Y.shape[1]
+        X = np.ascontiguousarray(self.structure.X)
         XtY, yty = np.empty((self.p, B)), np.empty(B)
-        response_products(np.ascontiguousarray(self.structure.X), np.ascontiguousarray(Y), XtY, yty)
+        gamma, Yc = np.empty((B, self.p)), np.empty((self.n, B))
+        Y = np.ascontiguousarray(Y)
+        response_products(X, Y, XtY, yty)
+        least_squares_residuals(X, self._XtX_inv, Y, XtY, gamma, Yc)
+        response_products(X, Yc, XtY, yty)
+        Z1tY = np.zeros((B, self.L1 * self.k1))
+        block_products(self._cols1, self.blocks[0].T, Yc, Z1tY)
+        Z2tY = np.zeros((B, self.q2))
+        for cb, b in zip(self._cols2, self.rest, strict=True):
+            block_products(cb, b.T, Yc, Z2tY)
+        # (L1, k1, B) and (q2, B) views of replicate-major arrays
+        Z1tY = np.moveaxis(Z1tY.reshape(B, self.L1, self.k1), 0, 2)
+        Z2tY = Z2tY.T
         grouped = None
         if self.groups is not None:
             g, k1 = self._grouped_args[0].shape[0], self.k1
             zz = np.empty((B, g, k1, k1))
             Xz = np.empty((B, g, k1, k1, self.p))
             Fz = np.empty((B, g, k1, k1, self.q2))
-            Z1tY = np.ascontiguousarray(Z1tY)
-            group_products(Z1tY, self.groups, self.ZtZ12, self.Z1tX, zz, Xz, Fz)
+            a = self._kernel_args["pattern"]
+            group_products(Z1tY, self.groups, *a, self.Z1tX, zz, Xz, Fz)
             grouped = (zz, Xz, Fz)
-        return Responses(Z1tY, Z2tY, XtY, yty, Y, grouped)
+        return Responses(Z1tY, Z2tY, XtY, yty, Y, gamma, grouped)
 
     def _lam(self, thetas: np.ndarray, block_index: int) -> np.ndarray:
         b = self.blocks[block_index]
@@ -450,37 +563,58 @@ class Engine:
 
         This is lmerTest's ``devfun_vp``, used for the Satterthwaite degrees of freedom.
         """
-        ld, ldrx, r2 = (a[0] for a in self.parts(theta[None], np.array([rep]), resp))
+        ld, ldrx, r2, _ = self.kernel_parts(theta[None], np.array([rep]), resp)
+        return self.deviance_from_parts(float(ld[0]), float(ldrx[0]), float(r2[0]), sigma, reml)
+
+    def deviance_from_parts(
+        self, ld: float, ldrx: float, r2: float, sigma: float, reml: bool
+    ) -> float:
+        """:meth:`deviance_varpar` from the parts at theta."""
         s2 = sigma * sigma
         if reml:
             return float(ld + ldrx + (self.n - self.p) * (LOG2PI + np.log(s2)) + r2 / s2)
         return float(ld + self.n * (LOG2PI + np.log(s2)) + r2 / s2)
 
     def solve(self, theta: np.ndarray, rep: int, resp: Responses) -> Solution:
-        """Fixed effects, random effects and factors at one (theta, replicate) pair."""
+        """Fixed effects, random effects and factors at one (theta, replicate) pair.
+
+        The compiled per-level kernel keeps its factor (per level L_l, E_l and c1_l, and
+        Omega's Cholesky factor); back-substitution through it gives beta, then the
+        spherical random effects of the remaining blocks, then of the first.
+        """
         theta = np.asarray(theta, dtype=float)
-        ld, ldrx, r2, ex = self._factor(theta[None], np.array([rep]), resp, full=True)
-        p = self.p
-        MW = ex["MW"][0]
-        RXtRX = MW[:p, :p]
-        beta = np.linalg.solve(RXtRX, MW[:p, p])
-        c1 = ex["c1"][0]
-        d1 = c1[..., p] - c1[..., :p] @ beta  # (L1, k1)
-        L11 = ex["L11"][0]
+        th = np.ascontiguousarray(theta[self.theta_perm][None])
+        p, q2, L1, k1 = self.p, self.q2, self.L1, self.k1
+        ld, ldrx, r2 = np.empty(1), np.empty(1), np.empty(1)
+        MW = np.empty((1, p + 1, p + 1))
+        L11, C = np.empty((L1, k1, k1)), np.empty((L1, k1, p + 1))
+        E, Om = np.empty_like(self.F), np.empty((q2 + p + 1, q2 + p + 1))
+        store = (True, L11, E, C, Om)
+        self._per_level(th, np.array([rep], dtype=np.int64), resp, (ld, ldrx, r2, MW), store)
+        if not np.isfinite(ld[0]):
+            raise np.linalg.LinAlgError(f"the penalised system is not positive definite at {theta}")
+        Om = np.tril(Om)  # the kernel leaves the upper triangle as it was
+        RXtRX = MW[0, :p, :p].copy()
+        beta = np.linalg.solve(RXtRX, MW[0, :p, p])
+        beta_c = beta - resp.gamma[rep]  # C and Omega hold the least-squares residuals'
+        d1 = C[..., p] - C[..., :p] @ beta_c  # (L1, k1)
+        bs, us = [], []
         if self.rest:
-            c2 = ex["c2"][0]
-            d2 = c2[:, p] - c2[:, :p] @ beta
-            b2 = np.linalg.solve(ex["L22"][0].T, d2)
-            d1 = d1 - np.einsum("lkr,r->lk", ex["L21"][0], b2)
-        else:
-            b2 = np.zeros(0)
+            c2 = Om[q2:, :q2].T  # L22^-1 Lambda2' R
+            b2 = sla.solve_triangular(
+                Om[:q2, :q2], c2[:, p] - c2[:, :p] @ beta_c, lower=True, trans="T"
+            )
+            for i, (blk, off) in enumerate(zip(self.rest, self.offsets, strict=True)):
+                bb = b2[off : off + blk.q].reshape(blk.nlevels, blk.k)
+                bs.append(bb.ravel())
+                us.append((bb @ self._lam(th, i + 1)[0].T).ravel())
+            # L21 b2 = E_l Lambda2 b2 = E_l u2 on each level's columns
+            u2 = np.concatenate(us)
+            level = np.repeat(np.arange(L1), np.diff(self.ptr))
+            np.subtract.at(d1, level, E * u2[self.cols][:, None])
         b1 = np.linalg.solve(np.swapaxes(L11, -1, -2), d1[..., None])[..., 0]
-        u1 = np.einsum("kj,lj->lk", ex["lam1"][0], b1)
-        us, bs = [u1.ravel()], [b1.ravel()]
-        for blk, off, lam in zip(self.rest, self.offsets, ex.get("lams", []), strict=False):
-            bb = b2[off : off + blk.q].reshape(blk.nlevels, blk.k)
-            bs.append(bb.ravel())
-            us.append(np.einsum("kj,lj->lk", lam[0], bb).ravel())
+        bs.insert(0, b1.ravel())
+        us.insert(0, (b1 @ self._lam(th, 0)[0].T).ravel())
         # back to the structure's (lme4's) block order
         back = np.argsort(self.order)
         b = np.concatenate([bs[i] for i in back])

@@ -1,21 +1,31 @@
 """Compiled (numba) kernels for the profiled criterion of many (theta, response) pairs.
 
-``criterion_parts`` sums over the levels of the first block; ``criterion_parts_grouped``
-over groups of levels with identical Z_l'Z_l (balanced designs); ``response_products`` and
-``group_products`` compute what each response adds.
+``criterion_parts`` eliminates the first block level by level; ``criterion_parts_grouped``
+by groups of levels with identical Z_l'Z_l (balanced designs); both end in
+:func:`_finish`. ``response_products`` and ``group_products`` compute what each response
+adds.
 
 The same algebra as :meth:`lmmcore.engine.Engine._factor` (which stays as the readable
-numpy reference and is used for single solutions), fused into one loop per pair so that
-the small per-level blocks never touch Python. Every pair is computed on its own, so a
-pair's numbers do not depend on the batch it is in.
+numpy reference), fused into one loop per pair so that the small per-level blocks never
+touch Python. Every pair is computed on its own, so a pair's numbers do not depend on the
+batch it is in.
 
-One rearrangement makes the kernel fast: the Schur complement of the first block,
+The factorisation is blocked as MixedModels.jl blocks its Cholesky factor. The first block
+is block diagonal (one k1 x k1 factor per level). Its off-diagonal part is sparse: a level
+l meets only the columns of Z2 its rows touch (``cols[ptr[l]:ptr[l+1]]``: in lme4's
+InstEval each student rates ~25 of 1,128 lecturers), so the Schur complement
 
-    G = Lambda2' Z2'Z2 Lambda2 + I - sum_l C_l' C_l,   C_l = A_l^-1 Lambda1' Z1_l'Z2 Lambda2,
+    S = Z2'Z2 - E'E,   E_l = L_l^-1 Lambda1' Z1_l'Z2   (L_l L_l' = Lambda1' Z_l'Z_l Lambda1 + I)
 
-is formed as Lambda2' (Z2'Z2 - E'E) Lambda2 + I with E stacking A_l^-1 Lambda1' Z1_l'Z2 over
-the levels l, so that Lambda2 is applied once per pair instead of once per level, and
-E'E (together with the [X y] products, one matrix product) goes to BLAS when it is large.
+is accumulated level by level over those columns only (sum_l k1 m_l^2 / 2 multiply-adds
+instead of L1 k1 q2^2). Lambda2 is applied once per pair, to S and to the [X y] rows,
+and one Cholesky factor of the dense remainder
+
+    Omega = [ Lambda2' S Lambda2 + I    .  ]
+            [ (Lambda2' R)'             MW ]     R = Z2'[X y] - E'c1, MW = [X y]'[X y] - c1'c1
+
+(LAPACK when it is large) gives log|L|^2 (its first q2 diagonals), log|R_X|^2 (the next p)
+and the penalised residual sum of squares r^2 (the last one, squared) in one call.
 """
 
 from __future__ import annotations
@@ -23,10 +33,15 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+#: at or above this size the dense remainder is factored by LAPACK, below it by plain
+#: loops (faster than a library call for tiny matrices)
+BLAS_MIN = 48
+
 
 @njit(cache=True)
 def _chol_inplace(A: np.ndarray) -> bool:
-    """Lower Cholesky factor in place (upper part left as is); False if not PD."""
+    """Lower Cholesky factor in place (reads and writes the lower triangle only); False if
+    not PD."""
     n = A.shape[0]
     for j in range(n):
         d = A[j, j]
@@ -65,86 +80,147 @@ def _fill_lams(th: np.ndarray, b_toff, tr_r, tr_c, t_off, lams: np.ndarray) -> N
             lams[b, tr_r[t], tr_c[t]] = th[b_toff[b] + t - t_off[b]]
 
 
-#: above this many columns of [E | c], products and the Cholesky factor of G go to BLAS
-#: and LAPACK; below it, plain loops are faster than the library calls' overhead
-BLAS_MIN = 48
+@njit(cache=True)
+def _lam2t_rows(M: np.ndarray, lams: np.ndarray, lb_off, lb_blk, out: np.ndarray) -> None:
+    """out = Lambda2' M: row operations (contiguous), one diagonal block at a time."""
+    cols = M.shape[1]
+    for bi in range(lb_blk.shape[0]):
+        o = lb_off[bi]
+        k = lb_off[bi + 1] - o
+        lam = lams[lb_blk[bi]]
+        for a in range(k):
+            la = lam[a, a]
+            for c in range(cols):
+                out[o + a, c] = la * M[o + a, c]
+            for i in range(a + 1, k):
+                lia = lam[i, a]
+                for c in range(cols):
+                    out[o + a, c] += lia * M[o + i, c]
 
 
 @njit(cache=True)
-def _gram(W: np.ndarray, P: np.ndarray) -> None:
-    """P = W'W: BLAS when large, else rank-one updates of the lower triangle, mirrored."""
-    m, q = W.shape
-    if q >= BLAS_MIN:
-        P[:, :] = np.dot(W.T, W)
-        return
-    P[:, :] = 0.0
-    for a in range(m):
-        for r in range(q):
-            war = W[a, r]
-            for t in range(r + 1):
-                P[r, t] += war * W[a, t]
-    for r in range(q):
-        for t in range(r):
-            P[t, r] = P[r, t]
+def _finish(S, R, MW, lams, lb_off, lb_blk, gam, T, Om, out_MW):
+    """Factor Omega (see the module docstring) from the lower triangles of S (q2 x q2) and
+    MW ((p+1) x (p+1)) and from R (q2 x (p+1)).
 
-
-@njit(cache=True)
-def _chol_big(G: np.ndarray) -> bool:
-    """Lower Cholesky factor of G in place; LAPACK for large G. False if not PD."""
-    if G.shape[0] < BLAS_MIN:
-        return _chol_inplace(G)
-    try:
-        L = np.linalg.cholesky(G)
-    except Exception:  # noqa: BLE001 (numba raises LinAlgError for a non-PD matrix)
-        return False
-    G[:, :] = L
-    return True
-
-
-@njit(cache=True)
-def _sandwich_lam2(S: np.ndarray, lams: np.ndarray, b_off, b_L, b_k, T, out) -> None:
-    """out = Lambda2' S Lambda2 for symmetric S (Lambda2 block diagonal: kron(I_L, lam_b)).
-
-    Row operations only: T = Lambda2' S, then out = Lambda2' T' (= (T Lambda2)' = T
-    Lambda2 by symmetry). When every block is a scalar (k = 1), one scaling pass.
+    ``lb_off`` (n_lb + 1) are the offsets of Lambda2's diagonal blocks (one per level of
+    each remaining term), ``lb_blk`` the term of each; T is a q2 x q2 work array. Om
+    ((q2+p+1) square) is built in place; out_MW receives the reduced
+    cross-product MW - R'Lambda2 G^-1 Lambda2'R (X'V^-1X up to sigma^2 in its first p
+    rows) of [X y] with y = y_c + X gam, where the inputs are those of the least-squares
+    residuals y_c (see ``Responses``). Returns (ok, log|L2|^2, log|R_X|^2, r^2, the lower
+    Cholesky factor of Omega: Om itself for a small one, a new array from LAPACK).
     """
     q2 = S.shape[0]
-    scalar = True
-    for b in range(b_k.shape[0]):
-        scalar = scalar and b_k[b] == 1
-    if scalar:
-        d = np.empty(q2)
-        for b in range(b_off.shape[0]):
-            for lv in range(b_L[b]):
-                d[b_off[b] + lv] = lams[b, 0, 0]
+    p1 = MW.shape[0]
+    w = q2 + p1
+    if lb_blk.shape[0] == q2:  # every diagonal block is 1 x 1: Lambda2 is diagonal
         for r in range(q2):
-            dr = d[r]
-            for t in range(q2):
-                out[r, t] = dr * S[r, t] * d[t]
-        return
-    _lam2t_rows(S, lams, b_off, b_L, b_k, T)
+            dr = lams[lb_blk[r], 0, 0]
+            for t in range(r + 1):
+                Om[r, t] = dr * S[r, t] * lams[lb_blk[t], 0, 0]
+            for c in range(p1):
+                Om[q2 + c, r] = dr * R[r, c]
+    else:
+        # Lambda2' S Lambda2 by row operations: S symmetric, T = Lambda2' S, T' = S Lambda2,
+        # then the lower triangle of Lambda2' T'
+        for r in range(q2):
+            for t in range(r):
+                S[t, r] = S[r, t]
+        _lam2t_rows(S, lams, lb_off, lb_blk, T)
+        for r in range(q2):
+            for t in range(r):
+                T[r, t], T[t, r] = T[t, r], T[r, t]
+        for bi in range(lb_blk.shape[0]):
+            o = lb_off[bi]
+            k = lb_off[bi + 1] - o
+            lam = lams[lb_blk[bi]]
+            for a in range(k):
+                row = o + a
+                la = lam[a, a]
+                for c in range(row + 1):
+                    Om[row, c] = la * T[row, c]
+                for i in range(a + 1, k):
+                    lia = lam[i, a]
+                    for c in range(row + 1):
+                        Om[row, c] += lia * T[o + i, c]
+                for c in range(p1):
+                    s = la * R[row, c]
+                    for i in range(a + 1, k):
+                        s += lam[i, a] * R[o + i, c]
+                    Om[q2 + c, row] = s
     for r in range(q2):
-        for t in range(r):
-            T[r, t], T[t, r] = T[t, r], T[r, t]
-    _lam2t_rows(T, lams, b_off, b_L, b_k, out)
+        Om[r, r] += 1.0
+    for i in range(p1):
+        for j in range(i + 1):
+            Om[q2 + i, q2 + j] = MW[i, j]
+    if w >= BLAS_MIN:
+        try:
+            L = np.linalg.cholesky(Om)
+        except Exception:  # noqa: BLE001 (numba raises LinAlgError for a non-PD matrix)
+            return False, 0.0, 0.0, 0.0, Om
+    elif _chol_inplace(Om):
+        L = Om
+    else:
+        return False, 0.0, 0.0, 0.0, Om
+    # log|L2|^2 from a running product (the diagonals of G's factor are >= 1, G >= I)
+    ld, prod = 0.0, 1.0
+    for r in range(q2):
+        prod *= L[r, r]
+        if prod > 1e150:
+            ld += np.log(prod)
+            prod = 1.0
+    ld += np.log(prod)
+    ldrx = 0.0
+    for i in range(p1 - 1):
+        ldrx += np.log(L[q2 + i, q2 + i])
+    for i in range(p1):
+        for j in range(i + 1):
+            s = 0.0
+            for t in range(j + 1):
+                s += L[q2 + i, q2 + t] * L[q2 + j, q2 + t]
+            out_MW[i, j] = s
+            out_MW[j, i] = s
+    # [X y] = [X y_c] [[I, gam], [0, 1]]
+    p = p1 - 1
+    yy = out_MW[p, p]
+    for i in range(p):
+        s = 0.0
+        for j in range(p):
+            s += out_MW[i, j] * gam[j]
+        yy += gam[i] * (2.0 * out_MW[i, p] + s)
+        out_MW[i, p] += s
+        out_MW[p, i] = out_MW[i, p]
+    out_MW[p, p] = yy
+    last = L[w - 1, w - 1]
+    return True, 2.0 * ld, 2.0 * ldrx, last * last, L
 
 
 @njit(cache=True)
-def _lam2t_rows(M: np.ndarray, lams: np.ndarray, b_off, b_L, b_k, out: np.ndarray) -> None:
-    """out = Lambda2' M."""
-    cols = M.shape[1]
-    for b in range(b_off.shape[0]):
-        k = b_k[b]
-        lam = lams[b]
-        for lv in range(b_L[b]):
-            base = b_off[b] + lv * k
-            for j in range(k):
-                for c in range(cols):
-                    out[base + j, c] = lam[j, j] * M[base + j, c]
-                for i in range(j + 1, k):
-                    lij = lam[i, j]
-                    for c in range(cols):
-                        out[base + j, c] += lij * M[base + i, c]
+def _start_pair(XtX, XtY, yty, ZtZ22, Z2tX, Z2tY, rep, S, R, MW) -> None:
+    """S, R, MW before the first block is eliminated (lower triangles of S and MW)."""
+    q2 = ZtZ22.shape[0]
+    p = XtX.shape[0]
+    for r in range(q2):
+        for t in range(r + 1):
+            S[r, t] = ZtZ22[r, t]
+        for c in range(p):
+            R[r, c] = Z2tX[r, c]
+        R[r, p] = Z2tY[rep, r]
+    for i in range(p):
+        for j in range(i + 1):
+            MW[i, j] = XtX[i, j]
+        MW[p, i] = XtY[rep, i]
+    MW[p, p] = yty[rep]
+
+
+@njit(cache=True)
+def _nan(m, out_ld, out_ldrx, out_r2, out_MW) -> None:
+    """Mark pair m as failed."""
+    out_ld[m] = np.nan
+    out_ldrx[m] = np.nan
+    out_r2[m] = np.nan
+    out_MW[m] = np.nan
 
 
 @njit(cache=True)
@@ -157,58 +233,75 @@ def criterion_parts(
     D1,
     Z1tX,
     Z1tY,
+    ptr,
+    cols,
+    F,
+    dense_rows,
     XtX,
     XtY,
     yty,
-    ZtZ12,
+    gamma,
     ZtZ22,
     Z2tX,
     Z2tY,
-    b_off,
-    b_L,
-    b_k,
     b_toff,
     tr_r,
     tr_c,
     t_off,
+    lb_off,
+    lb_blk,
     out_ld,
     out_ldrx,
     out_r2,
     out_MW,
+    store,
+    L11_out,
+    E_out,
+    C_out,
+    Om_out,
 ):
-    """log|L|^2, log|R_X|^2, r^2 and the reduced [X y] cross-product for each pair.
+    """log|L|^2, log|R_X|^2, r^2 and the reduced [X y] cross-product for each pair,
+    eliminating the first block level by level over each level's columns of Z2.
 
     The response cross-products come replicate-major (Z1tY (B, L1, k1), XtY (B, p),
-    Z2tY (B, q2)) so that one pair reads contiguous memory.
+    Z2tY (B, q2)) so that one pair reads contiguous memory. Level l of the first block
+    meets the columns ``cols[ptr[l]:ptr[l+1]]`` (ascending) of Z2, with Z_l'Z2 there in
+    ``F`` (nnz, k1); ``dense_rows`` (for a pattern that is mostly full) updates S along
+    whole rows. A pair whose factorisation fails gets NaN.
 
-    A pair whose factorisation fails gets NaN.
+    With ``store`` (one pair), the factor is kept for the random effects: per level L_l
+    (L11_out), E_l (E_out, laid out as F) and c1_l = L_l^-1 Lambda1' Z_l'[X y] (C_out),
+    and Omega's factor (Om_out).
     """
     M = thetas.shape[0]
     L1 = D1.shape[0]
     p = XtX.shape[0]
     q2 = ZtZ22.shape[0]
     n1 = tr1_r.shape[0]
-    w = q2 + p + 1
+    nb = t_off.shape[0] - 1
     kmax = 1
-    for b in range(b_k.shape[0]):
-        kmax = max(kmax, b_k[b])
-    lams2 = np.zeros((b_k.shape[0], kmax, kmax))
+    for b in range(lb_blk.shape[0]):
+        kmax = max(kmax, lb_off[b + 1] - lb_off[b])
+    mmax = 0
+    for lv in range(L1):
+        mmax = max(mmax, ptr[lv + 1] - ptr[lv])
+    lams2 = np.zeros((max(nb, 1), kmax, kmax))
     lam = np.zeros((k1, k1))
-    MW = np.empty((p + 1, p + 1))
-    W = np.empty((L1 * k1, w))  # [E | c1] over all levels of the first block
-    P = np.empty((w, w))
     S = np.empty((q2, q2))
+    R = np.empty((q2, p + 1))
+    MW = np.empty((p + 1, p + 1))
+    Om = np.empty((q2 + p + 1, q2 + p + 1))
     T = np.empty((q2, q2))
-    G = np.empty((q2, q2))
-    Rr = np.empty((q2, p + 1))
-    R2 = np.empty((q2, p + 1))
     A = np.empty((k1, k1))
+    W = np.empty((k1, mmax + p + 1))  # one level's [E_l | c1_l]
+    Wd = np.empty((k1, q2 if dense_rows else 0))
     for m in range(M):
         th = thetas[m]
         rep = reps[m]
         lam[:] = 0.0
         for t in range(n1):
             lam[tr1_r[t], tr1_c[t]] = th[t]
+        _start_pair(XtX, XtY, yty, ZtZ22, Z2tX, Z2tY, rep, S, R, MW)
         ld = 0.0
         dprod = 1.0
         failed = False
@@ -229,79 +322,77 @@ def criterion_parts(
             if dprod > 1e150:
                 ld += 2.0 * np.log(dprod)
                 dprod = 1.0
-            # this level's rows of [E | c1] = A^-1 lam' [Z1'Z2 | Z1'X | Z1'y]
-            blk = W[lv * k1 : (lv + 1) * k1]
+            # this level's [E_l | c1_l] = A^-1 lam' [Z_l'Z2 (its columns) | Z_l'X | Z_l'y]
+            p0 = ptr[lv]
+            ml = ptr[lv + 1] - p0
             for i in range(k1):
-                for r in range(q2):
+                for r in range(ml):
                     s = 0.0
                     for a in range(i, k1):
-                        s += lam[a, i] * ZtZ12[lv, a, r]
-                    blk[i, r] = s
+                        s += lam[a, i] * F[p0 + r, a]
+                    W[i, r] = s
                 for c in range(p):
                     s = 0.0
                     for a in range(i, k1):
                         s += lam[a, i] * Z1tX[lv, a, c]
-                    blk[i, q2 + c] = s
+                    W[i, ml + c] = s
                 s = 0.0
                 for a in range(i, k1):
                     s += lam[a, i] * Z1tY[rep, lv, a]
-                blk[i, q2 + p] = s
-            _forward(A, blk)
+                W[i, ml + p] = s
+            for j in range(ml + p + 1):  # forward solve with A's factor, column by column
+                for i in range(k1):
+                    s = W[i, j]
+                    for h in range(i):
+                        s -= A[i, h] * W[h, j]
+                    W[i, j] = s / A[i, i]
+            # S -= E_l'E_l, R -= E_l'c1_l, MW -= c1_l'c1_l (lower triangles); in a dense
+            # pattern along E_l's rows scattered to full length (contiguous inner loops)
+            if dense_rows:
+                for i in range(k1):
+                    Wd[i, :] = 0.0
+                    for r in range(ml):
+                        Wd[i, cols[p0 + r]] = W[i, r]
+            for i in range(k1):
+                for r in range(ml):
+                    er = W[i, r]
+                    row = cols[p0 + r]
+                    if dense_rows:
+                        for t in range(row + 1):
+                            S[row, t] -= er * Wd[i, t]
+                    else:
+                        for t in range(r + 1):
+                            S[row, cols[p0 + t]] -= er * W[i, t]
+                    for c in range(p + 1):
+                        R[row, c] -= er * W[i, ml + c]
+                for c in range(p + 1):
+                    wc = W[i, ml + c]
+                    for d in range(c + 1):
+                        MW[c, d] -= wc * W[i, ml + d]
+            if store:
+                for i in range(k1):
+                    for h in range(k1):
+                        L11_out[lv, i, h] = A[i, h] if h <= i else 0.0
+                    for r in range(ml):
+                        E_out[p0 + r, i] = W[i, r]
+                    for c in range(p + 1):
+                        C_out[lv, i, c] = W[i, ml + c]
         ld += 2.0 * np.log(dprod)
         if failed:
-            out_ld[m] = np.nan
-            out_ldrx[m] = np.nan
-            out_r2[m] = np.nan
+            _nan(m, out_ld, out_ldrx, out_r2, out_MW)
             continue
-        _gram(W, P)  # E'E, E'c1 and c1'c1 in one product
-        for i in range(p):
-            for j in range(p):
-                MW[i, j] = XtX[i, j] - P[q2 + i, q2 + j]
-            MW[i, p] = XtY[rep, i] - P[q2 + i, q2 + p]
-            MW[p, i] = MW[i, p]
-        MW[p, p] = yty[rep] - P[q2 + p, q2 + p]
-        if q2 > 0:
-            _fill_lams(th[n1:], b_toff, tr_r, tr_c, t_off, lams2)
-            for r in range(q2):
-                for t in range(q2):
-                    S[r, t] = ZtZ22[r, t] - P[r, t]
-                for c in range(p):
-                    Rr[r, c] = Z2tX[r, c] - P[r, q2 + c]
-                Rr[r, p] = Z2tY[rep, r] - P[r, q2 + p]
-            _sandwich_lam2(S, lams2, b_off, b_L, b_k, T, G)
-            for i in range(q2):
-                G[i, i] += 1.0
-            _lam2t_rows(Rr, lams2, b_off, b_L, b_k, R2)
-            if not _chol_big(G):
-                out_ld[m] = np.nan
-                out_ldrx[m] = np.nan
-                out_r2[m] = np.nan
-                continue
-            for i in range(q2):
-                ld += 2.0 * np.log(G[i, i])
-            _forward(G, R2)
-            for i in range(p + 1):
-                for j in range(i, p + 1):
-                    s = 0.0
-                    for r in range(q2):
-                        s += R2[r, i] * R2[r, j]
-                    MW[i, j] -= s
-                    if j != i:
-                        MW[j, i] -= s
-        for i in range(p + 1):
-            for j in range(p + 1):
-                out_MW[m, i, j] = MW[i, j]
-        if not _chol_inplace(MW):
-            out_ld[m] = np.nan
-            out_ldrx[m] = np.nan
-            out_r2[m] = np.nan
+        _fill_lams(th[n1:], b_toff, tr_r, tr_c, t_off, lams2)
+        ok, ld2, ldrx, r2, fac = _finish(
+            S, R, MW, lams2, lb_off, lb_blk, gamma[rep], T, Om, out_MW[m]
+        )
+        if not ok:
+            _nan(m, out_ld, out_ldrx, out_r2, out_MW)
             continue
-        ldrx = 0.0
-        for i in range(p):
-            ldrx += 2.0 * np.log(MW[i, i])
-        out_ld[m] = ld
+        out_ld[m] = ld + ld2
         out_ldrx[m] = ldrx
-        out_r2[m] = MW[p, p] * MW[p, p]
+        out_r2[m] = r2
+        if store:
+            Om_out[:, :] = fac
 
 
 @njit(cache=True)
@@ -346,19 +437,19 @@ def criterion_parts_grouped(
     XtX,
     XtY,
     yty,
+    gamma,
     zzg,
     Xzg,
     Fzg,
     ZtZ22,
     Z2tX,
     Z2tY,
-    b_off,
-    b_L,
-    b_k,
     b_toff,
     tr_r,
     tr_c,
     t_off,
+    lb_off,
+    lb_blk,
     out_ld,
     out_ldrx,
     out_r2,
@@ -372,30 +463,26 @@ def criterion_parts_grouped(
     once per design (``XXg``, ``KXg``, ``Kg``: over the levels of a group, products of
     Z_l'X and Z_l'Z2) or once per replicate (``zzg``, ``Xzg``, ``Fzg``: products with
     Z_l'y). A pair then costs O(groups k1^2 q2^2), whatever the number of levels.
-
-    The steps after S and Rr repeat :func:`criterion_parts`'s on purpose: the same lines
-    as a shared njit helper called once per pair doubled the cost of a small model
-    (0.19 -> 0.39 us per pair on sleepstudy; array arguments are reference-counted per call).
     """
     M = thetas.shape[0]
     ngrp = Dg.shape[0]
     p = XtX.shape[0]
     q2 = ZtZ22.shape[0]
     n1 = tr1_r.shape[0]
+    nb = t_off.shape[0] - 1
     kmax = 1
-    for b in range(b_k.shape[0]):
-        kmax = max(kmax, b_k[b])
-    lams2 = np.zeros((b_k.shape[0], kmax, kmax))
+    for b in range(lb_blk.shape[0]):
+        kmax = max(kmax, lb_off[b + 1] - lb_off[b])
+    lams2 = np.zeros((max(nb, 1), kmax, kmax))
     lam = np.zeros((k1, k1))
     Mg = np.empty((ngrp, k1, k1))
     A = np.empty((k1, k1))
     Wl = np.empty((k1, k1))
-    MW = np.empty((p + 1, p + 1))
     S = np.empty((q2, q2))
+    R = np.empty((q2, p + 1))
+    MW = np.empty((p + 1, p + 1))
+    Om = np.empty((q2 + p + 1, q2 + p + 1))
     T = np.empty((q2, q2))
-    G = np.empty((q2, q2))
-    Rr = np.empty((q2, p + 1))
-    R2 = np.empty((q2, p + 1))
     for m in range(M):
         th = thetas[m]
         rep = reps[m]
@@ -413,88 +500,46 @@ def criterion_parts_grouped(
                 s += np.log(A[i, i])
             ld += 2.0 * ng[g] * s
         if failed:
-            out_ld[m] = np.nan
-            out_ldrx[m] = np.nan
-            out_r2[m] = np.nan
+            _nan(m, out_ld, out_ldrx, out_r2, out_MW)
             continue
-        # MW = [X y]'[X y] - c1'c1, with c1'c1 summed by group
-        for i in range(p):
-            for j in range(p):
-                MW[i, j] = XtX[i, j]
-            MW[i, p] = XtY[rep, i]
-        MW[p, p] = yty[rep]
+        _start_pair(XtX, XtY, yty, ZtZ22, Z2tX, Z2tY, rep, S, R, MW)
+        # MW -= c1'c1, R -= E'c1, S -= E'E, each summed by group
         for g in range(ngrp):
             for a in range(k1):
                 for b in range(k1):
                     mab = Mg[g, a, b]
                     for i in range(p):
-                        for j in range(p):
+                        for j in range(i + 1):
                             MW[i, j] -= mab * XXg[g, a, b, i, j]
-                        MW[i, p] -= mab * Xzg[rep, g, a, b, i]
+                        MW[p, i] -= mab * Xzg[rep, g, a, b, i]
                     MW[p, p] -= mab * zzg[rep, g, a, b]
-        for i in range(p):
-            MW[p, i] = MW[i, p]
-        if q2 > 0:
-            # S = Z2'Z2 - E'E and Rr = Z2'[X y] - E'c1
-            for r in range(q2):
-                for t in range(q2):
-                    S[r, t] = ZtZ22[r, t]
-                for c in range(p):
-                    Rr[r, c] = Z2tX[r, c]
-                Rr[r, p] = Z2tY[rep, r]
-            for g in range(ngrp):
-                for a in range(k1):
-                    for b in range(k1):
-                        mab = Mg[g, a, b]
-                        for r in range(q2):
-                            for c in range(p):
-                                Rr[r, c] -= mab * KXg[g, a, b, r, c]
-                            Rr[r, p] -= mab * Fzg[rep, g, a, b, r]
-                    # M is symmetric: Kg[g, a, b] (a <= b) holds K_ab + K_ba, lower triangle
-                    for b in range(a, k1):
-                        mab = Mg[g, a, b]
-                        K = Kg[g, a, b]
-                        for r in range(q2):
-                            for t in range(r + 1):
-                                S[r, t] -= mab * K[r, t]
-            for r in range(q2):
-                for t in range(r):
-                    S[t, r] = S[r, t]
-            _fill_lams(th[n1:], b_toff, tr_r, tr_c, t_off, lams2)
-            _sandwich_lam2(S, lams2, b_off, b_L, b_k, T, G)
-            for i in range(q2):
-                G[i, i] += 1.0
-            _lam2t_rows(Rr, lams2, b_off, b_L, b_k, R2)
-            if not _chol_big(G):
-                out_ld[m] = np.nan
-                out_ldrx[m] = np.nan
-                out_r2[m] = np.nan
-                continue
-            for i in range(q2):
-                ld += 2.0 * np.log(G[i, i])
-            _forward(G, R2)
-            for i in range(p + 1):
-                for j in range(i, p + 1):
-                    s = 0.0
                     for r in range(q2):
-                        s += R2[r, i] * R2[r, j]
-                    MW[i, j] -= s
-                    if j != i:
-                        MW[j, i] -= s
-        for i in range(p + 1):
-            for j in range(p + 1):
-                out_MW[m, i, j] = MW[i, j]
-        if not _chol_inplace(MW):
-            out_ld[m] = np.nan
-            out_ldrx[m] = np.nan
-            out_r2[m] = np.nan
+                        for c in range(p):
+                            R[r, c] -= mab * KXg[g, a, b, r, c]
+                        R[r, p] -= mab * Fzg[rep, g, a, b, r]
+            # M is symmetric: Kg[g, ab] holds K_ab + K_ba for a <= b (ab counting those
+            # pairs), its lower triangle packed row by row (one stream through memory)
+            ab = 0
+            for a in range(k1):
+                for b in range(a, k1):
+                    mab = Mg[g, a, b]
+                    K = Kg[g, ab]
+                    ab += 1
+                    t = 0
+                    for r in range(q2):
+                        for c in range(r + 1):
+                            S[r, c] -= mab * K[t + c]
+                        t += r + 1
+        _fill_lams(th[n1:], b_toff, tr_r, tr_c, t_off, lams2)
+        ok, ld2, ldrx, r2, _ = _finish(
+            S, R, MW, lams2, lb_off, lb_blk, gamma[rep], T, Om, out_MW[m]
+        )
+        if not ok:
+            _nan(m, out_ld, out_ldrx, out_r2, out_MW)
             continue
-        ldrx = 0.0
-        for i in range(p):
-            ldrx += 2.0 * np.log(MW[i, i])
-        out_ld[m] = ld
+        out_ld[m] = ld + ld2
         out_ldrx[m] = ldrx
-        out_r2[m] = MW[p, p] * MW[p, p]
+        out_r2[m] = r2
 
 
 @njit(cache=True)
@@ -518,13 +563,43 @@ def response_products(X: np.ndarray, Y: np.ndarray, XtY: np.ndarray, yty: np.nda
 
 
 @njit(cache=True)
-def group_products(Z1tY, inverse, F, ZX, zz, Xz, Fz) -> None:
+def block_products(cols, T, Y, out) -> None:
+    """out[b, cols[i, a]] += T[i, a] Y[i, b]: one term's Z'Y (replicate-major), column by
+    column in fixed order, as :func:`response_products`."""
+    n, k = T.shape
+    for b in range(Y.shape[1]):
+        for i in range(n):
+            y = Y[i, b]
+            for a in range(k):
+                out[b, cols[i, a]] += T[i, a] * y
+
+
+@njit(cache=True)
+def least_squares_residuals(X, XtX_inv, Y, XtY, gamma, Yc) -> None:
+    """gamma[b] = (X'X)^-1 X'y_b and Yc[:, b] = y_b - X gamma[b] (see ``Responses``), from
+    XtY = X'Y (:func:`response_products`), one column at a time."""
+    n, p = X.shape
+    for b in range(Y.shape[1]):
+        for j in range(p):
+            s = 0.0
+            for i in range(p):
+                s += XtX_inv[j, i] * XtY[i, b]
+            gamma[b, j] = s
+        for i in range(n):
+            s = Y[i, b]
+            for j in range(p):
+                s -= X[i, j] * gamma[b, j]
+            Yc[i, b] = s
+
+
+@njit(cache=True)
+def group_products(Z1tY, inverse, ptr, cols, F, ZX, zz, Xz, Fz) -> None:
     """Per replicate b and group g, sums over the group's levels l (z_l = Z_l'y_b):
     zz[b, g] = sum z_l z_l', Xz[b, g, a, c] = sum (Z_l'X)[a] z_l[c] and
-    Fz[b, g, a, c] = sum (Z_l'Z2)[a] z_l[c]; fixed loops, as :func:`response_products`."""
+    Fz[b, g, a, c] = sum (Z_l'Z2)[a] z_l[c] (Z_l'Z2 sparse: ``ptr``, ``cols``, ``F`` as in
+    :func:`criterion_parts`); fixed loops, as :func:`response_products`."""
     L1, k1, B = Z1tY.shape
     p = ZX.shape[2]
-    q2 = F.shape[2]
     zz[:] = 0.0
     Xz[:] = 0.0
     Fz[:] = 0.0
@@ -537,5 +612,5 @@ def group_products(Z1tY, inverse, F, ZX, zz, Xz, Fz) -> None:
                     zz[b, g, a, c] += Z1tY[lv, a, b] * z
                     for i in range(p):
                         Xz[b, g, a, c, i] += ZX[lv, a, i] * z
-                    for r in range(q2):
-                        Fz[b, g, a, c, r] += F[lv, a, r] * z
+                    for t in range(ptr[lv], ptr[lv + 1]):
+                        Fz[b, g, a, c, cols[t]] += F[t, a] * z

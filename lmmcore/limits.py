@@ -20,7 +20,7 @@ from lmmcore.errors import DataError, LmmError
 
 __all__ = [
     "MAX_CELLS",
-    "MAX_ENGINE_ENTRIES",
+    "MAX_DENSE_BYTES",
     "MAX_EXPONENT",
     "MAX_FACTOR_LEVELS",
     "MAX_FIXED_COLUMNS",
@@ -53,8 +53,8 @@ MAX_RANDOM_COLUMNS = 16
 MAX_THETA = 150
 #: Numbers in one dense matrix (X, one random-effects term's columns): 400 MB of float64.
 MAX_MATRIX_ENTRIES = 50_000_000
-#: Numbers in the engine's dense cross-products of one design (800 MB).
-MAX_ENGINE_ENTRIES = 100_000_000
+#: Bytes of the engine's dense remainder of one design (lmmcore.engine.dense_bytes).
+MAX_DENSE_BYTES = 2**30
 #: Cells (rows x columns) of a data table or a design's conditions table.
 MAX_CELLS = 60_000_000
 #: Levels of one factor of a design, and of one factor used as a fixed effect.

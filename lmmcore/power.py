@@ -39,7 +39,13 @@ from lmmcore.design import Design
 from lmmcore.engine import Engine
 from lmmcore.errors import DesignError, LmmError, LmmWarning, PowerError
 from lmmcore.limits import MAX_NSIM
-from lmmcore.refit import STATUS_DTYPE, STATUSES, refit_batch
+from lmmcore.refit import (
+    SHARED_H_REPLICATES,
+    STATUS_DTYPE,
+    STATUSES,
+    refit_batch,
+    shared_hessian,
+)
 from lmmcore.simulate import SeedLike, child_seeds, draw_responses, seed_sequence
 from lmmcore.spec import ModelSpec
 from lmmcore.structure import ModelStructure, build_structure
@@ -101,6 +107,19 @@ def _reduced(s: ModelStructure, j: int) -> ModelStructure:
     return dataclasses.replace(s, X=np.delete(s.X, j, 1), fe_names=names)
 
 
+def _shared_start(pr: _Problem, eng: Engine, root, reml: bool, key: str = "fit") -> Any:
+    """The refits' quasi-Newton start, from replicate streams 0..7 whatever the chunk, so a
+    replicate's numbers do not depend on the chunking (cached per worker)."""
+
+    def build():
+        Y0 = draw_responses(
+            pr.sim, pr.beta, pr.theta, pr.sigma, child_seeds(root, 0, SHARED_H_REPLICATES)
+        )
+        return shared_hessian(eng, Y0, pr.start, reml)
+
+    return _cached(pr, f"H0-{key}-{root.entropy}-{root.spawn_key}", build)
+
+
 def _run_chunk(problem: _Problem, start: int, stop: int, root: np.random.SeedSequence) -> dict:
     """Simulate replicates start..stop-1, refit, test; arrays of (B, p_tested) and (B,)."""
     pr = problem
@@ -108,7 +127,7 @@ def _run_chunk(problem: _Problem, start: int, stop: int, root: np.random.SeedSeq
         Y = draw_responses(pr.sim, pr.beta, pr.theta, pr.sigma, child_seeds(root, start, stop))
         eng = _cached(pr, "engine", lambda: Engine(pr.fit))
         reml = pr.test != "lrt"
-        fits = refit_batch(eng, Y, pr.start, REML=reml)
+        fits = refit_batch(eng, Y, pr.start, REML=reml, H0=_shared_start(pr, eng, root, reml))
         cols = list(pr.cols)
         B = Y.shape[1]
         est = fits.beta[:, cols]
@@ -139,7 +158,13 @@ def _run_chunk(problem: _Problem, start: int, stop: int, root: np.random.SeedSeq
             stat = np.full((B, len(cols)), np.nan)
             for c, j in enumerate(cols):
                 red_eng = _cached(pr, f"reduced{j}", lambda j=j: Engine(_reduced(pr.fit, j)))
-                red = refit_batch(red_eng, Y, pr.start, REML=False)
+                red = refit_batch(
+                    red_eng,
+                    Y,
+                    pr.start,
+                    REML=False,
+                    H0=_shared_start(pr, red_eng, root, False, f"reduced{j}"),
+                )
                 ok = (red.status != "failed") & ~failed
                 chi = np.maximum(red.objective - fits.objective, 0.0)
                 stat[ok, c] = chi[ok]
@@ -486,10 +511,10 @@ def _simulate(
                 (a, b), res = next(chunks)
             except StopIteration:
                 break
-            except (LmmError, MemoryError):
-                raise
-            except Exception as exc:  # the backend failed: workers killed, a cluster gone
-                failure = exc
+            except Exception as exc:
+                if not _backend_failure(exc):
+                    raise
+                failure = exc  # the backend failed: workers killed, a cluster gone
                 break
             for key in ("est", "se", "stat", "df", "p", "status"):
                 out[key][a - first : b - first] = res[key]
@@ -519,6 +544,21 @@ def _simulate(
     if failure is not None:
         raise BackendFailure(failure, res)
     return res
+
+
+_BACKEND_ERRORS = ("KilledWorker", "FutureCancelledError", "CommClosedError", "ProcessExpired")
+
+
+def _backend_failure(exc: BaseException) -> bool:
+    """True for a failure of where chunks run (a dead worker or cluster), not of the chunk's
+    own computation (that error is raised as it is)."""
+    from concurrent.futures import BrokenExecutor, CancelledError
+
+    if isinstance(exc, LmmError | MemoryError):
+        return False
+    if isinstance(exc, BrokenExecutor | CancelledError | TimeoutError | ConnectionError | EOFError):
+        return True
+    return any(t.__name__ in _BACKEND_ERRORS for t in type(exc).__mro__)
 
 
 class BackendFailure(PowerError):

@@ -171,13 +171,23 @@ class LMMResult:
 
         varpar = np.append(self.solution.theta, self.sigma)
         p = self.structure.p
+        eng = self.engine
+        seen: dict[bytes, tuple] = {}  # the Richardson steps in sigma reuse theta's factor
+
+        def parts(theta: np.ndarray) -> tuple:
+            key = theta.tobytes()
+            if key not in seen:
+                ld, ldrx, r2, MW = eng.kernel_parts(
+                    theta[None], np.array([self.rep]), self.responses
+                )
+                seen[key] = (float(ld[0]), float(ldrx[0]), float(r2[0]), MW[0, :p, :p])
+            return seen[key]
 
         def dev(vp: np.ndarray) -> float:
-            return self.engine.deviance_varpar(vp[:-1], vp[-1], self.rep, self.responses, self.REML)
+            return eng.deviance_from_parts(*parts(vp[:-1])[:3], vp[-1], self.REML)
 
         def vcov(vp: np.ndarray) -> np.ndarray:
-            ex = self.engine._factor(vp[None, :-1], np.array([self.rep]), self.responses, True)[3]
-            return vp[-1] ** 2 * np.linalg.inv(ex["MW"][0][:p, :p])
+            return vp[-1] ** 2 * np.linalg.inv(parts(vp[:-1])[3])
 
         return satterthwaite_setup(dev, vcov, varpar, warn=False)
 

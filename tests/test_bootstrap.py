@@ -385,3 +385,74 @@ def test_singular_refits_also_restart_from_lme4s_start():
     resp = res.engine.responses(ystar)
     single = fit_structure(res.structure, engine=res.engine, responses=resp, warn=False)
     assert batch.objective[0] < single.objective + 1e-6
+
+
+@pytest.mark.parametrize("case", ["P3 16x16", "sim_large_60x40"])
+def test_quasi_newton_refits_reach_the_reference_optimum(case, monkeypatch):
+    """Batches with one start and >= 4 variance parameters begin quasi-Newton (shared
+    Hessian at the start, BFGS, forward-difference gradients) and finish with full
+    Newton stencils: 12 parameters in two 3 x 3 blocks (P3's model at 16 subjects x 16
+    items) and 6 in two 2 x 2 blocks. Every replicate within 1e-6 of a multi-start
+    BOBYQA reference, with fewer criterion evaluations than Newton throughout."""
+    import lmmcore.refit as refit_mod
+
+    if case.startswith("P3"):
+        p = lmmcore.PRESETS["P3"]
+        s = p.spec.structure(p.design.with_size(subjects=16, items=16).conditions(2))
+        beta, theta, sigma = p.spec.beta_for(s), p.spec.theta_for(s), p.spec.sigma
+        from lmmcore.simulate import child_seeds, draw_responses
+
+        Y = draw_responses(s, beta, theta, sigma, child_seeds(np.random.SeedSequence(4), 0, 40))
+        eng = lmmcore.engine.Engine(s)
+        start = theta
+    else:
+        fx, df, con = load_case(case)
+        res = lmmcore.fit(fx["formula"], df, contrasts=con)
+        Y = lmmcore.simulate(res, nsim=40, seed=8)
+        eng, start = res.engine, res.theta
+    resp = eng.responses(Y)
+    reps = np.arange(Y.shape[1])
+    starts = np.tile(start, (reps.size, 1))
+    quasi = refit_mod._optimise(eng, resp, reps, starts, True, 40, 1e-4, 1e-10)
+    monkeypatch.setattr(refit_mod, "QUASI_MIN_R", 10**9)  # Newton throughout
+    newton = refit_mod._optimise(eng, resp, reps, starts, True, 40, 1e-4, 1e-10)
+    assert quasi.evals.sum() < 0.8 * newton.evals.sum()
+    assert not quasi.fallback.any()
+    rng = np.random.default_rng(0)
+    for i in reps:
+        theta0 = eng.structure.theta0
+        jitter = np.abs(start + rng.normal(0, 0.2, start.size))
+        ref = _reference_optimum(eng, resp, i, True, [theta0, start, jitter])
+        assert quasi.fval[i] - ref < 1e-6, i
+        assert abs(quasi.fval[i] - newton.fval[i]) < 1e-6, i
+
+
+def test_flat_valley_at_a_zero_variance_converges_in_newton(sleep):
+    """With the intercept SD at zero, the criterion sees only the length of the rest of
+    Lambda's first column: one direction is flat and the shifted Newton step slides along
+    it, gaining nothing. 7 of these 500 replicates ran to the iteration limit and the
+    BOBYQA fallback; two steps that predict < 1e-7 and gain nothing now end the
+    iteration, at the reference optimum."""
+    Y = lmmcore.simulate(sleep, nsim=500, seed=1)
+    fits = refit_batch(sleep.engine, Y, sleep.theta, REML=True)
+    assert not fits.fallback.any()
+    resp = sleep.engine.responses(Y)
+    s = sleep.structure
+    for i in (46, 244, 311, 387, 402, 462, 483):  # the replicates that used to fall back
+        ref = _reference_optimum(sleep.engine, resp, i, True, [s.theta0, sleep.theta])
+        assert fits.objective[i] - ref < 1e-6, i
+
+
+def test_quasi_newton_refits_do_not_depend_on_the_chunking():
+    """A model with 6 variance parameters: refits start quasi-Newton from a shared Hessian,
+    made from fixed replicate streams, so every chunking gives the same numbers."""
+    from tests.lme4_fixtures import load_case
+
+    fx, df, con = load_case("sim_large_60x40")
+    res = lmmcore.fit(fx["formula"], df, contrasts=con)
+    assert res.structure.n_theta >= 4
+    a = lmmcore.bootMer(res, B=40, seed=3, chunk_size=40)
+    b = lmmcore.bootMer(res, B=40, seed=3, chunk_size=7)
+    c = lmmcore.bootMer(res, B=40, seed=3, chunk_size=1)
+    np.testing.assert_array_equal(a.estimates, b.estimates)
+    np.testing.assert_array_equal(a.estimates, c.estimates)

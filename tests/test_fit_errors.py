@@ -76,30 +76,22 @@ def test_singular_fit_warns():
     assert r.is_singular
 
 
-def test_non_convergence_warns(df, monkeypatch):
+@pytest.mark.parametrize(
+    "optimizer, patched", [("newton", "newton_fit"), ("bobyqa", "minimize_theta")]
+)
+def test_non_convergence_warns(df, monkeypatch, optimizer, patched):
+    import dataclasses
     import importlib
 
     fitmod = importlib.import_module("lmmcore.fit")
-    from lmmcore.optimize import OptSummary
-
-    real = fitmod.minimize_theta
+    real = getattr(fitmod, patched)
 
     def stopped(*a, **k):
-        o = real(*a, **k)
-        return OptSummary(
-            o.optimizer,
-            o.theta0,
-            o.theta,
-            o.fun,
-            o.feval,
-            o.restarts,
-            "NLOPT_MAXEVAL_REACHED",
-            False,
-        )
+        return dataclasses.replace(real(*a, **k), message="NLOPT_MAXEVAL_REACHED", converged=False)
 
-    monkeypatch.setattr(fitmod, "minimize_theta", stopped)
+    monkeypatch.setattr(fitmod, patched, stopped)
     with pytest.warns(ConvergenceWarning, match="did not converge"):
-        r = lmmcore.fit("y ~ x + (1 | g)", df)
+        r = lmmcore.fit("y ~ x + (1 | g)", df, optimizer=optimizer)
     assert not r.converged
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import lmmcore
+from lmmcore.fit import fit_structure
 from tests.lme4_fixtures import case_names, load_case
 
 CASES = [(c, reml) for c in case_names() for reml in (True, False)]
@@ -137,3 +139,64 @@ def test_batched_satterthwaite_matches_lmertest(fitted):
     assert np.isfinite(fits.stencil.center[0]).all()
     fast = batch_satterthwaite(res.engine, resp, fits, res.REML, reuse=True)[0]
     np.testing.assert_allclose(fast, df, rtol=5e-3)
+
+
+def test_newton_reaches_the_bobyqa_reference_optimum(fitted):
+    """Single fits run the refit engine's Newton iteration; BOBYQA (lme4's optimiser, run
+    to tight tolerances with restarts) stays as the reference: the same optimum within
+    1e-6."""
+    fx, res = fitted
+    assert res.optimizer.optimizer.startswith("Newton")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = fit_structure(res.structure, REML=res.REML, optimizer="bobyqa")
+    assert ref.optimizer.optimizer == "nlopt LN_BOBYQA"
+    assert res.objective - ref.objective < 1e-6
+    assert abs(res.objective - ref.objective) < 1e-6
+
+
+def test_unknown_optimizer_is_a_spec_error():
+    fx, df, con = load_case("dyestuff")
+    with pytest.raises(lmmcore.SpecError, match="Unknown optimizer 'nm'"):
+        lmmcore.fit(fx["formula"], df, optimizer="nm")
+
+
+def test_newton_settles_where_the_criterion_is_large():
+    """With 100,000 rows the criterion is ~1e6 and its rounding ~1e-10: Newton's
+    tolerances scale with it. (With an absolute 1e-12 the full step at the optimum
+    looked like an increase, and the fit fell back to BOBYQA.)"""
+    rng = np.random.default_rng(7)
+    ns, ni, per = 1000, 300, 100
+    subj = np.repeat(np.arange(ns), per)
+    item = np.concatenate([rng.choice(ni, per, replace=False) for _ in range(ns)])
+    x = rng.choice([-0.5, 0.5], ns * per)
+    u, w = rng.normal(0, 50, ns)[subj], rng.normal(0, 30, ni)[item]
+    y = 500 + 30 * x + u + w + rng.normal(0, 80, ns * per)
+    df = pd.DataFrame({"subj": subj.astype(str), "item": item.astype(str), "x": x, "y": y})
+    res = lmmcore.fit("y ~ x + (1 | subj) + (1 | item)", df)
+    assert res.optimizer.optimizer.startswith("Newton (")  # no BOBYQA fallback
+    ref = fit_structure(res.structure, optimizer="bobyqa")
+    assert res.objective - ref.objective < 1e-6
+
+
+def test_single_fit_starts_at_the_scale_of_its_optimum():
+    """A 3 x 3 random-slope block whose SDs are 5x the residual's (as nlme's Machines):
+    from lme4's identity start Newton walks there in many steps; a single fit first scans
+    start * (1/8 .. 8) in one batched call and starts at the best, reaching the same
+    optimum (BOBYQA's) with fewer evaluations."""
+    rng = np.random.default_rng(11)
+    rows = [(w, m, r) for w in range(8) for m in range(3) for r in range(3)]
+    df = pd.DataFrame(rows, columns=["worker", "machine", "rep"])
+    u = rng.multivariate_normal(
+        [0, 0, 0], 25 * np.array([[1, 0.7, 0.5], [0.7, 1, 0.6], [0.5, 0.6, 1]]), 8
+    )
+    df["y"] = 60 + 5 * df.machine + u[df.worker, df.machine] + rng.normal(size=len(df))
+    df[["worker", "machine"]] = df[["worker", "machine"]].astype(str).astype("category")
+    formula = "y ~ machine + (machine | worker)"
+    scanned = lmmcore.fit(formula, df)
+    plain = lmmcore.fit(formula, df, start=scanned.structure.theta0)  # a given start: no scan
+    ref = fit_structure(scanned.structure, optimizer="bobyqa")
+    assert np.abs(scanned.theta).max() > 2.5  # the optimum is far from the identity
+    assert scanned.optimizer.feval < plain.optimizer.feval
+    assert abs(scanned.objective - ref.objective) < 1e-6
+    assert abs(plain.objective - ref.objective) < 1e-6

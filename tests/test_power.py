@@ -212,8 +212,8 @@ def test_analysis_formula_differs_from_truth():
 def test_failures_are_counted_and_excluded(monkeypatch):
     real = pw.refit_batch
 
-    def flaky(engine, Y, start, REML=True):
-        fits = real(engine, Y, start, REML=REML)
+    def flaky(engine, Y, start, REML=True, **kw):
+        fits = real(engine, Y, start, REML=REML, **kw)
         status = fits.status.astype(object)
         status[0] = "failed"  # the first replicate of every chunk fails
         fits.beta[0] = np.nan
@@ -352,8 +352,8 @@ def test_nsim_is_capped_before_anything_is_allocated():
 def test_a_test_without_p_values_names_the_reason(monkeypatch):
     real = pw.refit_batch
 
-    def no_se(engine, Y, start, REML=True):
-        fits = real(engine, Y, start, REML=REML)
+    def no_se(engine, Y, start, REML=True, **kw):
+        fits = real(engine, Y, start, REML=REML, **kw)
         fits.se[:] = np.nan  # every statistic undefined, no refit marked failed
         return fits
 
