@@ -9,6 +9,7 @@ Example:
 from __future__ import annotations
 
 from lmmcore.anova import anova
+from lmmcore.approx import approx_power, approx_power_curve, expected_information
 from lmmcore.autora import DV, IV, SyntheticExperiment, VariableCollection, lmm_experiment
 from lmmcore.bootstrap import BootResult, bootMer
 from lmmcore.data_io import coerce_numeric, numeric_text, read_csv
@@ -69,6 +70,9 @@ __all__ = [
     "SingularFitWarning",
     "SpecError",
     "anova",
+    "approx_power",
+    "approx_power_curve",
+    "expected_information",
     "bootMer",
     "build_structure",
     "coerce_numeric",
