@@ -35,6 +35,7 @@ from lmmcore.presets import PRESETS, Preset
 from lmmcore.result import LMMResult, isSingular
 from lmmcore.simulate import simulate
 from lmmcore.spec import ModelSpec
+from lmmcore.standardize import Standardized, standardize, unstandardize
 from lmmcore.structure import build_structure
 
 __version__ = "0.1.0"
@@ -69,6 +70,7 @@ __all__ = [
     "PowerError",
     "SingularFitWarning",
     "SpecError",
+    "Standardized",
     "anova",
     "approx_power",
     "approx_power_curve",
@@ -83,6 +85,8 @@ __all__ = [
     "parse_formula",
     "read_csv",
     "simulate",
+    "standardize",
+    "unstandardize",
     "warm_up",
     "__version__",
 ]
