@@ -238,8 +238,17 @@ def two_sided_power(ncp: np.ndarray, df: np.ndarray, alpha: float) -> np.ndarray
     out[z] = stats.norm.sf(c - ncp[z]) + stats.norm.cdf(-c - ncp[z])
     t = ~z
     if t.any():
-        ct = stats.t.ppf(1 - alpha / 2, df[t])
-        out[t] = stats.nct.sf(ct, df[t], ncp[t]) + stats.nct.cdf(-ct, df[t], ncp[t])
+        d, a = df[t], np.abs(ncp[t])  # power is symmetric in the sign of ncp
+        ct = stats.t.ppf(1 - alpha / 2, d)
+        with np.errstate(all="ignore"):
+            near = stats.nct.sf(ct, d, a)
+            far = stats.nct.cdf(-ct, d, a)
+        # scipy's noncentral t can give NaN far in its tails (ncp of 30 and more): there
+        # the far tail is below 1e-100, and the near one follows from the normal
+        # approximation of the noncentral t
+        approx = stats.norm.sf((ct * (1 - 1 / (4 * d)) - a) / np.sqrt(1 + ct**2 / (2 * d)))
+        near = np.where(np.isfinite(near), near, approx)
+        out[t] = np.clip(near + np.where(np.isfinite(far), far, 0.0), 0.0, 1.0)
     return out
 
 

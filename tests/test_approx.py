@@ -265,6 +265,11 @@ def test_two_sided_power_is_alpha_at_zero_and_symmetric():
     np.testing.assert_allclose(
         two_sided_power(np.full(3, 2.5), df, 0.05), two_sided_power(np.full(3, -2.5), df, 0.05)
     )
+    # far in the tails (scipy's noncentral t gives NaN at some of these)
+    ncp = np.array([5.0, 9.0, 12.0, 20.0, 30.0, 40.0, 80.0])
+    pw = two_sided_power(ncp, np.full(ncp.size, 38.0), 0.05)
+    assert np.all(np.isfinite(pw)) and np.all(np.diff(pw) >= 0) and pw[-1] == 1.0
+    assert pw[0] == pytest.approx(0.998, abs=1e-3)
 
 
 def test_bad_input_is_refused_with_a_typed_error():
