@@ -140,6 +140,10 @@ def test_curves_are_the_same_on_every_backend_and_chunking():
     pd.testing.assert_frame_equal(local, viadask)
     again = power_curve(spec, d, vary, **kw)
     pd.testing.assert_frame_equal(local, again)
+    # a point is power() of that design with the largest design's draws
+    point = power(spec, d.with_size(subjects=4, items=6), draws_from=d, **kw).table
+    assert local.iloc[1]["power"] == point.loc["x", "power"]
+    assert local.iloc[1]["mean_estimate"] == point.loc["x", "mean_estimate"]
     independent = power_curve(spec, d, vary, common_draws=False, **kw)
     assert not np.allclose(local["mean_estimate"], independent["mean_estimate"])
 
