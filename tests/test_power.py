@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from lmmcore import PRESETS, Design, Factor, ModelSpec
 from lmmcore.errors import LmmWarning, PowerError
@@ -440,3 +441,37 @@ def test_type1_survives_extend_and_interrupts():
     whole = power(spec, SMALL, nsim=60, test="wald", seed=4)
     np.testing.assert_array_equal(extended.p_null, whole.p_null)
     assert extended.table["type1_error"].equals(whole.table["type1_error"])
+
+
+def test_type1_warning_allows_for_the_number_of_effects():
+    """A calibrated test exceeds the 97.5% point of Binomial(n, alpha) for some effect in
+    1 - 0.975^k of runs; the limit is the 1 - 0.025/k point, so runs of many effects do
+    not warn more often."""
+    n = 1000
+    one = 67  # rejections: above the 97.5% point (64), below the 1 - 0.025/8 point (70)
+    assert stats.binom.ppf(0.975, n, 0.05) < one <= stats.binom.ppf(1 - 0.025 / 8, n, 0.05)
+
+    def result(k: int) -> pw.PowerResult:
+        p0 = np.full((n, k), 0.5)
+        p0[:one, 0] = 0.01
+        z = np.zeros((n, k))
+        return pw.PowerResult(
+            [f"e{i}" for i in range(k)],
+            np.ones(k),
+            np.arange(n),
+            z,
+            z,
+            z,
+            z,
+            z,
+            np.full(n, "ok"),
+            "wald",
+            0.05,
+            p_null=p0,
+        )
+
+    with pytest.warns(LmmWarning, match="e0 0.067"):
+        result(1)._warn_type1()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result(8)._warn_type1()
