@@ -831,6 +831,8 @@ def power(
         raise PowerError(f"Unknown test {test!r}; use one of {', '.join(TESTS)}.")
     nsim = _check_nsim(nsim)
     alpha = _check_alpha(alpha)
+    if type1 is not None and not isinstance(type1, bool):
+        raise PowerError(f"type1 must be True, False or None (automatic), got {type1!r}.")
     if test == "kr":
         warnings.warn(
             "test='kr' (Kenward-Roger) is slow: a dense n x n computation per replicate; "
@@ -1034,6 +1036,8 @@ def power_curve(
         >>> df[["subjects", "effect", "n_valid"]].values.tolist()
         [[4, 'REPETITION', 5], [8, 'REPETITION', 5]]
     """
+    if not isinstance(common_draws, bool):
+        raise PowerError(f"common_draws must be True or False, got {common_draws!r}.")
     dims, points = _grid(spec, design, vary)
     sizes = {d: max(values[i] for values, _, _ in points) for i, d in enumerate(dims)}
     sizes = {d: v for d, v in sizes.items() if not d.startswith(EFFECT_DIM)}

@@ -261,6 +261,16 @@ def test_bad_arguments():
         power(spec, SMALL, n_jobs=0, nsim=2)
     with pytest.raises(PowerError, match="Client or a scheduler address"):
         power(spec, SMALL, backend="dask", nsim=2)
+    with pytest.raises(PowerError, match="type1 must be"):
+        power(spec, SMALL, nsim=2, type1="yes")
+    with pytest.raises(PowerError, match="common_draws must be"):
+        power_curve(spec, SMALL, {"subjects": [4]}, nsim=2, common_draws=1)
+    with pytest.raises(PowerError, match="whole numbers"):
+        power_curve(spec, SMALL, {"subjects": [4.5]}, nsim=2)
+    with pytest.raises(PowerError, match="not a fixed effect of the spec"):
+        power_curve(spec, SMALL, {"effect:z": [0.1]}, nsim=2)
+    with pytest.raises(PowerError, match="list of values"):
+        power_curve(spec, SMALL, {"subjects": 4}, nsim=2)
 
 
 # ------------------------------------------------------------------ curves, sample size
