@@ -9,6 +9,7 @@ Example:
 from __future__ import annotations
 
 from lmmcore.anova import anova
+from lmmcore.approx import approx_power, approx_power_curve, expected_information
 from lmmcore.autora import DV, IV, SyntheticExperiment, VariableCollection, lmm_experiment
 from lmmcore.bootstrap import BootResult, bootMer
 from lmmcore.data_io import coerce_numeric, numeric_text, read_csv
@@ -35,6 +36,7 @@ from lmmcore.presets import PRESETS, Preset
 from lmmcore.result import LMMResult, isSingular
 from lmmcore.simulate import simulate
 from lmmcore.spec import ModelSpec
+from lmmcore.standardize import Standardized, standardize, unstandardize
 from lmmcore.structure import build_structure
 
 __version__ = "0.1.0"
@@ -69,7 +71,11 @@ __all__ = [
     "PowerError",
     "SingularFitWarning",
     "SpecError",
+    "Standardized",
     "anova",
+    "approx_power",
+    "approx_power_curve",
+    "expected_information",
     "bootMer",
     "build_structure",
     "coerce_numeric",
@@ -81,6 +87,8 @@ __all__ = [
     "parse_formula",
     "read_csv",
     "simulate",
+    "standardize",
+    "unstandardize",
     "warm_up",
     "__version__",
 ]

@@ -885,6 +885,25 @@ class Design:
             >>> d.conditions()["c"].tolist()  # subj1: item1, item2; subj2: item1, item2
             [-0.5, 0.5, 0.5, -0.5]
         """
+        return self.conditions_units(seed)[0]
+
+    def conditions_units(
+        self, seed: int | np.random.Generator | None = None
+    ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+        """`conditions` and, for each of its rows, the design units it belongs to.
+
+        The dict holds integer arrays, one entry per row: ``subject`` (0-based subject
+        index, in the order of the subject IDs), ``item`` (0-based item index; absent
+        without items), ``cell`` (index of the cell of the ``"within"`` factors, in the
+        order of `itertools.product` over their levels) and ``rep`` (0-based repetition).
+        They say which observation a row is, whatever its IDs are called, so that designs
+        of different sizes can share the random draws of the units they have in common.
+
+        Example:
+            >>> frame, units = Design(2, 2, [Factor("c", ["a", "b"])]).conditions_units()
+            >>> units["subject"].tolist(), units["item"].tolist(), units["cell"].tolist()
+            ([0, 0, 0, 0, 1, 1, 1, 1], [0, 0, 1, 1, 0, 0, 1, 1], [0, 1, 0, 1, 0, 1, 0, 1])
+        """
         hierarchy = self.hierarchy
         n_subj = int(self.subjects or 0)
         subj = np.arange(n_subj)
@@ -1011,6 +1030,9 @@ class Design:
             columns["rep"] = np.tile(np.arange(1, trials + 1), n // trials)
 
         frame = pd.DataFrame(columns)
+        units = {"subject": s_row, "cell": w_cell, "rep": np.tile(np.arange(trials), n // trials)}
+        if i_row is not None:
+            units["item"] = i_row
         dropped = n - self.n_rows
         if dropped:
             keep = np.ones(n, dtype=bool)
@@ -1018,4 +1040,5 @@ class Design:
             frame = frame.loc[keep].reset_index(drop=True)
             for level in [*subject_ids, *([self.item_col] if i_row is not None else [])]:
                 frame[level] = frame[level].cat.remove_unused_categories()
-        return frame
+            units = {k: v[keep] for k, v in units.items()}
+        return frame, {k: np.asarray(v, dtype=np.int64) for k, v in units.items()}

@@ -21,6 +21,7 @@ from lmmcore.errors import DataError, LmmError
 __all__ = [
     "MAX_CELLS",
     "MAX_DENSE_BYTES",
+    "MAX_DENSE_Q",
     "MAX_EXPONENT",
     "MAX_FACTOR_LEVELS",
     "MAX_FIXED_COLUMNS",
@@ -55,6 +56,9 @@ MAX_THETA = 150
 MAX_MATRIX_ENTRIES = 50_000_000
 #: Bytes of the engine's dense remainder of one design (lmmcore.engine.dense_bytes).
 MAX_DENSE_BYTES = 2**30
+#: Random effects (q, summed over terms and levels) of a design that `approx_power` accepts:
+#: it works with a handful of dense q x q matrices (72 MB each at the cap, about a second).
+MAX_DENSE_Q = 3_000
 #: Cells (rows x columns) of a data table or a design's conditions table.
 MAX_CELLS = 60_000_000
 #: Levels of one factor of a design, and of one factor used as a fixed effect.

@@ -35,6 +35,7 @@ from scipy import stats
 from threadpoolctl import threadpool_limits
 
 from lmmcore.backends import Backend, get_backend
+from lmmcore.crn import SharedDraws, shared_draws
 from lmmcore.design import Design
 from lmmcore.engine import Engine
 from lmmcore.errors import DesignError, LmmError, LmmWarning, PowerError
@@ -69,6 +70,8 @@ SINGULAR_WARN_SHARE = 0.2
 #: Below this many levels of a grouping factor `power` warns that the Wald z test is
 #: anticonservative.
 WALD_MIN_LEVELS = 30
+#: Per-replicate arrays of a run, in the order the chunks return them.
+ARRAYS = ("est", "se", "stat", "df", "p", "p_null", "status")
 
 
 # ----------------------------------------------------------------------------- problem
@@ -88,6 +91,19 @@ class _Problem:
     test: str
     alpha: float
     cols: tuple[int, ...]  # analysis coefficients tested (indices into fit.fe_names)
+    shared: SharedDraws | None = None  # common random numbers with a larger design
+    # the type-I error of each tested effect: its true value, its column in sim.X, and
+    # how its null p-value is had ("same": true value 0; "shift": from the fit itself;
+    # "reduced": one reduced-model refit; "refit": a refit of the analysis model)
+    null_beta: tuple[float, ...] = ()
+    null_col: tuple[int, ...] = ()
+    null_how: tuple[str, ...] = ()
+
+    @property
+    def null_refits(self) -> tuple[int, ...]:
+        """Extra refits per replicate that each tested effect's type-I error takes."""
+        extra = {"same": 0, "shift": 0, "reduced": 1, "refit": 2 if self.test == "lrt" else 1}
+        return tuple(extra[h] for h in self.null_how)
 
 
 _CACHE: dict[tuple[str, str], Any] = {}
@@ -113,7 +129,12 @@ def _shared_start(pr: _Problem, eng: Engine, root, reml: bool, key: str = "fit")
 
     def build():
         Y0 = draw_responses(
-            pr.sim, pr.beta, pr.theta, pr.sigma, child_seeds(root, 0, SHARED_H_REPLICATES)
+            pr.sim,
+            pr.beta,
+            pr.theta,
+            pr.sigma,
+            child_seeds(root, 0, SHARED_H_REPLICATES),
+            shared=pr.shared,
         )
         return shared_hessian(eng, Y0, pr.start, reml)
 
@@ -124,72 +145,115 @@ def _run_chunk(problem: _Problem, start: int, stop: int, root: np.random.SeedSeq
     """Simulate replicates start..stop-1, refit, test; arrays of (B, p_tested) and (B,)."""
     pr = problem
     with threadpool_limits(1):
-        Y = draw_responses(pr.sim, pr.beta, pr.theta, pr.sigma, child_seeds(root, start, stop))
+        seeds = child_seeds(root, start, stop)
+        Y = draw_responses(pr.sim, pr.beta, pr.theta, pr.sigma, seeds, shared=pr.shared)
         eng = _cached(pr, "engine", lambda: Engine(pr.fit))
         reml = pr.test != "lrt"
         fits = refit_batch(eng, Y, pr.start, REML=reml, H0=_shared_start(pr, eng, root, reml))
-        cols = list(pr.cols)
-        B = Y.shape[1]
-        est = fits.beta[:, cols]
-        se = fits.se[:, cols]
-        status = fits.status.astype(object)
-        df = np.full((B, len(cols)), np.inf)
-        errors: list[str] = []
-        failed = status == "failed"
-        for i in np.flatnonzero(failed):
-            errors.append(
-                f"replicate {start + i}: the refit failed (the REML/ML criterion is not finite "
-                "at the start or the optimum)."
-            )
-        stat = est / se
-        if pr.test == "wald":
-            pval = 2 * stats.norm.sf(np.abs(stat))
-        elif pr.test == "satterthwaite":
-            from lmmcore.batch_inference import batch_satterthwaite
+        out = _tests(pr, eng, Y, fits, pr.cols, start, root=root)
+        out["p_null"] = np.full(out["p"].shape, np.nan)
+        if pr.null_how:
+            _null_p(pr, eng, Y, fits, out, start, root)
+    return out
 
-            resp = eng.responses(Y)
-            # the refit's own Newton stencil gives the derivatives (df within ~0.5%)
-            df = np.asarray(batch_satterthwaite(eng, resp, fits, True, reuse=True), dtype=float)
-            df = df[:, cols]
-            pval = 2 * stats.t.sf(np.abs(stat), df)
-        elif pr.test == "kr":
-            se, df, pval, stat = _kr(pr, fits, cols, est, errors, start)
-        else:  # lrt
-            stat = np.full((B, len(cols)), np.nan)
-            for c, j in enumerate(cols):
-                red_eng = _cached(pr, f"reduced{j}", lambda j=j: Engine(_reduced(pr.fit, j)))
-                red = refit_batch(
-                    red_eng,
-                    Y,
-                    pr.start,
-                    REML=False,
-                    H0=_shared_start(pr, red_eng, root, False, f"reduced{j}"),
+
+def _p_value(stat: np.ndarray, df: np.ndarray, test: str) -> np.ndarray:
+    if test == "wald":
+        return 2 * stats.norm.sf(np.abs(stat))
+    return 2 * stats.t.sf(np.abs(stat), df)
+
+
+def _tests(
+    pr: _Problem, eng: Engine, Y: np.ndarray, fits, cols, start: int, what="", root=None
+) -> dict:
+    """Test the coefficients ``cols`` of the fits of ``Y``; ``what`` names a null model in
+    error messages."""
+    cols = list(cols)
+    B = Y.shape[1]
+    est = fits.beta[:, cols]
+    se = fits.se[:, cols]
+    status = fits.status.astype(object)
+    df = np.full((B, len(cols)), np.inf)
+    errors: list[str] = []
+    failed = status == "failed"
+    for i in np.flatnonzero(failed):
+        errors.append(
+            f"replicate {start + i}: the refit{what} failed (the REML/ML criterion is not "
+            "finite at the start or the optimum)."
+        )
+    stat = est / se
+    if pr.test == "wald":
+        pval = _p_value(stat, df, "wald")
+    elif pr.test == "satterthwaite":
+        from lmmcore.batch_inference import batch_satterthwaite
+
+        resp = eng.responses(Y)
+        # the refit's own Newton stencil gives the derivatives (df within ~0.5%)
+        df = np.asarray(batch_satterthwaite(eng, resp, fits, True, reuse=True), dtype=float)
+        df = df[:, cols]
+        pval = _p_value(stat, df, "satterthwaite")
+    elif pr.test == "kr":
+        se, df, pval, stat = _kr(pr, fits, cols, est, errors, start)
+    else:  # lrt
+        stat = np.full((B, len(cols)), np.nan)
+        for c, j in enumerate(cols):
+            red_eng = _cached(pr, f"reduced{j}", lambda j=j: Engine(_reduced(pr.fit, j)))
+            h0 = None if root is None else _shared_start(pr, red_eng, root, False, f"red{j}")
+            red = refit_batch(red_eng, Y, pr.start, REML=False, H0=h0)
+            ok = (red.status != "failed") & ~failed
+            chi = np.maximum(red.objective - fits.objective, 0.0)
+            stat[ok, c] = chi[ok]
+            for i in np.flatnonzero((red.status == "failed") & ~failed):
+                errors.append(
+                    f"replicate {start + i}: the reduced-model refit without "
+                    f"{pr.fit.fe_names[j]}{what} failed."
                 )
-                ok = (red.status != "failed") & ~failed
-                chi = np.maximum(red.objective - fits.objective, 0.0)
-                stat[ok, c] = chi[ok]
-                for i in np.flatnonzero((red.status == "failed") & ~failed):
-                    errors.append(
-                        f"replicate {start + i}: the reduced-model refit without "
-                        f"{pr.fit.fe_names[j]} failed."
-                    )
-            pval = stats.chi2.sf(stat, 1)
-        bad = failed[:, None] | ~np.isfinite(pval)
-        for i in np.flatnonzero(bad.any(axis=1) & ~failed):
-            errors.append(
-                f"replicate {start + i}: the {pr.test} test gave no p-value (its statistic or "
-                "degrees of freedom are not finite; the refit may be degenerate)."
-            )
-        pval = np.where(bad, np.nan, pval)
+        pval = stats.chi2.sf(stat, 1)
+    bad = failed[:, None] | ~np.isfinite(pval)
+    for i in np.flatnonzero(bad.any(axis=1) & ~failed):
+        errors.append(
+            f"replicate {start + i}: the {pr.test} test{what} gave no p-value (its statistic "
+            "or degrees of freedom are not finite; the refit may be degenerate)."
+        )
     return {
         "est": np.where(failed[:, None], np.nan, est),
         "se": np.where(failed[:, None], np.nan, se),
         "stat": stat,
         "df": df,
-        "p": pval,
+        "p": np.where(bad, np.nan, pval),
         "status": status.astype(STATUS_DTYPE),
         "errors": errors,
     }
+
+
+def _null_p(
+    pr: _Problem, eng: Engine, Y: np.ndarray, fits, out: dict, start: int, root=None
+) -> None:
+    """Fill ``out["p_null"]``: each effect's p-value on the same draws with its true value
+    set to 0, i.e. on the responses Y - x_j beta_j (same random effects and residuals).
+
+    REML and ML fits are invariant to adding X delta to the response (the criterion sees
+    the response only through its residual from the fixed effects), so when the analysis
+    model has the effect's column the null fit is the fit itself with beta_j shifted by
+    -beta_j: same variance estimates, SE and df, no refit ("shift"). The LRT's reduced
+    model lacks that column, so it is refitted on Y - x_j beta_j ("reduced").
+    """
+    for c, j in enumerate(pr.cols):
+        how, b = pr.null_how[c], pr.null_beta[c]
+        if how == "same":
+            out["p_null"][:, c] = out["p"][:, c]
+        elif how == "shift":
+            stat = (out["est"][:, c] - b) / out["se"][:, c]
+            out["p_null"][:, c] = _p_value(stat, out["df"][:, c], pr.test)
+        else:
+            Y0 = Y - np.outer(pr.sim.X[:, pr.null_col[c]], b)
+            what = f" of the null model ({pr.fit.fe_names[j]} = 0)"
+            reml = pr.test != "lrt"
+            h0 = _shared_start(pr, eng, root, reml)
+            fits0 = fits if how == "reduced" else refit_batch(eng, Y0, pr.start, REML=reml, H0=h0)
+            null = _tests(pr, eng, Y0, fits0, (j,), start, what, root=root)
+            out["p_null"][:, c] = null["p"][:, 0]
+            out["errors"].extend(null["errors"])
 
 
 def _kr(pr: _Problem, fits, cols, est, errors, start):
@@ -226,7 +290,9 @@ class PowerResult:
     """Per-replicate estimates and tests of a power simulation, and their summary.
 
     Arrays are (R, p) over the R finished replicates (``replicate`` gives their stream
-    index) and the p tested effects (``names``). Failed refits hold NaN.
+    index) and the p tested effects (``names``). Failed refits hold NaN. ``p_null`` holds
+    each effect's p-value on the same replicate with its true value set to 0 (NaN where
+    the type-I error was not asked for; see `power`).
     """
 
     names: list[str]
@@ -242,6 +308,7 @@ class PowerResult:
     alpha: float
     errors: list[str] = field(default_factory=list)
     interrupted: bool = False
+    p_null: np.ndarray | None = None
     _problem: _Problem | None = field(default=None, repr=False)
     _root: np.random.SeedSequence | None = field(default=None, repr=False)
     _next: int = 0
@@ -271,9 +338,14 @@ class PowerResult:
                 "df": self.df.ravel(),
                 "p": self.p.ravel(),
                 "significant": (self.p < self.alpha).ravel(),
+                "p_null": self._p_null.ravel(),
                 "status": np.repeat(self.status, k),
             }
         )
+
+    @property
+    def _p_null(self) -> np.ndarray:
+        return np.full(self.p.shape, np.nan) if self.p_null is None else self.p_null
 
     @property
     def table(self) -> pd.DataFrame:
@@ -285,9 +357,14 @@ class PowerResult:
         ``n_valid``; ``mean_estimate``, ``bias``, ``rmse``; ``mean_se`` vs ``sd_estimate``
         (the empirical SD of the estimates); ``coverage`` of the nominal (1 - alpha) CI
         (z, or t with the test's df); counts ``n_ok``, ``n_singular``,
-        ``n_not_converged``, ``n_failed`` (failed replicates are not in the denominator).
+        ``n_not_converged``, ``n_failed`` (failed replicates are not in the denominator);
+        ``type1_error``, the rejection rate of the same test on the same replicates with
+        the effect's true value set to 0, with its Clopper-Pearson 95% CI
+        ``type1_ci_lower``/``type1_ci_upper`` and ``type1_refits``, the refits it took
+        (no extra simulations are drawn; NaN where it was not computed).
         """
         rows = []
+        refits = self._problem.null_refits if self._problem is not None else ()
         for c, name in enumerate(self.names):
             p = self.p[:, c]
             valid = np.isfinite(p)
@@ -321,9 +398,23 @@ class PowerResult:
                     "n_singular": int(((st == "singular") & valid).sum()),
                     "n_not_converged": int(((st == "not converged") & valid).sum()),
                     "n_failed": int((~valid).sum()),
+                    **self._type1(c, refits[c] if refits else None),
                 }
             )
         return pd.DataFrame(rows).set_index("effect")
+
+    def _type1(self, c: int, refits: int | None) -> dict[str, float]:
+        p0 = self._p_null[:, c]
+        valid = np.isfinite(p0)
+        n = int(valid.sum())
+        x = int((p0[valid] < self.alpha).sum())
+        lo, hi = clopper_pearson(x, n)
+        return {
+            "type1_error": x / n if n else np.nan,
+            "type1_ci_lower": lo,
+            "type1_ci_upper": hi,
+            "type1_refits": refits * self.nsim if n and refits is not None else np.nan,
+        }
 
     def power(self, effect: str) -> float:
         """The rejection rate of one effect."""
@@ -369,7 +460,7 @@ class PowerResult:
 
     def _arrays(self) -> dict:
         keys = ("replicate", "est", "se", "stat", "df", "p", "status", "errors")
-        return {k: getattr(self, k) for k in keys}
+        return {**{k: getattr(self, k) for k in keys}, "p_null": self._p_null}
 
     def _checked(self) -> PowerResult:
         failed = ~np.isfinite(self.p)
@@ -399,7 +490,36 @@ class PowerResult:
                 LmmWarning,
                 stacklevel=3,
             )
+        self._warn_type1()
         return self
+
+    def _warn_type1(self) -> None:
+        """Warn when a type-I error rate lies above the Monte-Carlo range of alpha: the
+        upper end of the central 95% of the rejection counts a test at alpha gives, with
+        the 2.5% upper tail split over the k effects (Bonferroni), so that a calibrated
+        test warns in about 2.5% of runs however many effects it tests."""
+        p0 = self._p_null
+        valid = np.isfinite(p0)
+        k = max(1, int(valid.any(axis=0).sum()))
+        high = []
+        for c, name in enumerate(self.names):
+            n = int(valid[:, c].sum())
+            x = int((p0[valid[:, c], c] < self.alpha).sum())
+            top = stats.binom.ppf(1 - 0.025 / k, n, self.alpha) if n else np.inf
+            if x > top:
+                high.append(
+                    f"{name} {x / n:.3f} (a test at alpha gives at most {top / n:.3f} in "
+                    f"{1 - 0.025 / k:.1%} of runs of {n} simulations)"
+                )
+        if high:
+            warnings.warn(
+                f"The {self.test} test rejects true null hypotheses too often on this design "
+                f"(alpha = {self.alpha:g}); type-I error: {'; '.join(high)}. Its power is "
+                "overstated too. With few subjects or items use test='satterthwaite' or "
+                "'kr' rather than 'wald'.",
+                LmmWarning,
+                stacklevel=4,
+            )
 
 
 def _runs(idx: np.ndarray) -> list[tuple[int, int]]:
@@ -417,7 +537,7 @@ def _merge(parts: list[dict]) -> dict:
     rep = np.concatenate([p["replicate"] for p in parts])
     order = np.argsort(rep, kind="stable")
     out = {"replicate": rep[order]}
-    for key in ("est", "se", "stat", "df", "p", "status"):
+    for key in ARRAYS:
         out[key] = np.concatenate([p[key] for p in parts])[order]
     out["errors"] = [e for p in parts for e in p["errors"]]
     return out
@@ -486,14 +606,8 @@ def _simulate(
             chunk = min(DEFAULT_CHUNK, max(25, math.ceil(total / 8)))
     bounds = [(a, min(stop, a + chunk)) for a in range(first, stop, chunk)]
     k = len(problem.cols)
-    out = {
-        "est": np.full((total, k), np.nan),
-        "se": np.full((total, k), np.nan),
-        "stat": np.full((total, k), np.nan),
-        "df": np.full((total, k), np.nan),
-        "p": np.full((total, k), np.nan),
-        "status": np.full(total, "failed", dtype=object),
-    }
+    out = {key: np.full((total, k), np.nan) for key in ARRAYS if key != "status"}
+    out["status"] = np.full(total, "failed", dtype=object)
     done = np.zeros(total, dtype=bool)
     errors: dict[int, list[str]] = {}
     bar = None
@@ -516,7 +630,7 @@ def _simulate(
                     raise
                 failure = exc  # the backend failed: workers killed, a cluster gone
                 break
-            for key in ("est", "se", "stat", "df", "p", "status"):
+            for key in ARRAYS:
                 out[key][a - first : b - first] = res[key]
             done[a - first : b - first] = True
             errors[a] = res["errors"]
@@ -579,6 +693,20 @@ class BackendFailure(PowerError):
         self.partial: PowerResult | None = None
 
 
+def _check_alpha(alpha: Any) -> float:
+    if isinstance(alpha, bool) or not isinstance(alpha, float | int) or not 0 < alpha < 1:
+        raise PowerError(f"alpha must be strictly between 0 and 1, got {alpha!r}.")
+    return float(alpha)
+
+
+def _seeds(seed: SeedLike) -> tuple[np.random.SeedSequence, np.random.SeedSequence]:
+    """The simulations' root stream and the design's (covariates, missing rows)."""
+    root = seed_sequence(seed)
+    sims = np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, 0))
+    design_seed = np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, 1))
+    return sims, design_seed
+
+
 def _make_problem(
     spec: ModelSpec,
     design: Design | pd.DataFrame,
@@ -587,16 +715,27 @@ def _make_problem(
     effects: Sequence[str] | None,
     formula: str | None,
     design_seed: np.random.SeedSequence,
+    type1: bool | None = False,
+    draws_from: Design | None = None,
 ) -> tuple[_Problem, list[str], np.ndarray]:
     if not isinstance(spec, ModelSpec):
         raise PowerError(f"spec must be a ModelSpec, got {type(spec).__name__}.")
+    units = None
     if isinstance(design, pd.DataFrame):
         data = design
     elif isinstance(design, Design):
-        data = design.conditions(np.random.default_rng(design_seed))
+        data, units = design.conditions_units(np.random.default_rng(design_seed))
     else:
         raise PowerError(f"design must be a Design or a DataFrame, got {type(design).__name__}.")
     sim = spec.structure(data)
+    shared = None
+    if draws_from is not None:
+        if units is None or not isinstance(draws_from, Design):
+            raise PowerError(
+                "draws_from needs design and draws_from to be Designs (the same design at "
+                "two sizes); a DataFrame of conditions has no units to share."
+            )
+        shared = shared_draws(spec, design, units, sim, draws_from, design_seed)
     theta = spec.theta_for(sim)
     beta = spec.beta_for(sim)
     if formula is None or formula == spec.formula:
@@ -633,8 +772,33 @@ def _make_problem(
         cols = [names_all.index(e) for e in effects]
     names = [names_all[j] for j in cols]
     truth = np.array([float(spec.fixed.get(n, 0.0)) for n in names])
+    null_col, null_how = [], []
+    for n, j, b in zip(names, cols, truth, strict=True):
+        sc = sim.fe_names.index(n) if b != 0 else -1
+        null_col.append(sc)
+        if b == 0:
+            null_how.append("same")
+        elif np.array_equal(sim.X[:, sc], fit.X[:, j]):
+            null_how.append("reduced" if test == "lrt" else "shift")
+        else:
+            null_how.append("refit")
+    if type1 is None:  # on where it costs no refit
+        type1 = all(h in ("same", "shift") for h in null_how)
     problem = _Problem(
-        uuid.uuid4().hex, sim, beta, theta, spec.sigma, fit, start, test, alpha, tuple(cols)
+        uuid.uuid4().hex,
+        sim,
+        beta,
+        theta,
+        spec.sigma,
+        fit,
+        start,
+        test,
+        alpha,
+        tuple(cols),
+        shared,
+        tuple(truth.tolist()) if type1 else (),
+        tuple(null_col) if type1 else (),
+        tuple(null_how) if type1 else (),
     )
     return problem, names, truth
 
@@ -654,6 +818,8 @@ def power(
     progress: Callable[[int, int], None] | None = None,
     chunk_size: int | None = None,
     show_progress: bool = False,
+    type1: bool | None = None,
+    draws_from: Design | None = None,
 ) -> PowerResult:
     """Power of every fixed effect by simulation: simulate, refit, test, count.
 
@@ -679,9 +845,21 @@ def power(
         progress: callback ``progress(done, total)`` after each chunk.
         chunk_size: replicates per chunk (default: up to 250).
         show_progress: tqdm progress bar.
+        type1: also estimate every effect's type-I error: the same test on the same
+            replicates with that effect's true value set to 0 (the response
+            y - x_j beta_j: same random effects and residuals). For the Wald,
+            Satterthwaite and KR tests this needs no refit (the REML fit of y - x_j beta_j
+            is the fit of y with beta_j shifted), so it is free and on by default (None);
+            the LRT's reduced model must be refitted for each effect, which roughly
+            doubles an LRT run, so there it is on only with ``type1=True``.
+        draws_from: a larger version of ``design`` (more subjects, items or trials) whose
+            random draws this run reuses: replicate i takes the random effects and
+            residuals of the units it shares with that design's replicate i (common random
+            numbers, as `power_curve` uses them; see `lmmcore.crn`).
 
     Returns:
-        `PowerResult` (``.table``, ``.estimates``, ``.extend(nsim=...)``).
+        `PowerResult` (``.table``, ``.estimates``, ``.extend(nsim=...)``). A type-I error
+        above the range a calibrated test shows in ``nsim`` simulations is warned about.
 
     Raises:
         PowerError: bad arguments, or more than 10% of refits failed.
@@ -698,8 +876,9 @@ def power(
     if test not in TESTS:
         raise PowerError(f"Unknown test {test!r}; use one of {', '.join(TESTS)}.")
     nsim = _check_nsim(nsim)
-    if isinstance(alpha, bool) or not isinstance(alpha, float | int) or not 0 < alpha < 1:
-        raise PowerError(f"alpha must be strictly between 0 and 1, got {alpha!r}.")
+    alpha = _check_alpha(alpha)
+    if type1 is not None and not isinstance(type1, bool):
+        raise PowerError(f"type1 must be True, False or None (automatic), got {type1!r}.")
     if test == "kr":
         warnings.warn(
             "test='kr' (Kenward-Roger) is slow: a dense n x n computation per replicate; "
@@ -710,11 +889,9 @@ def power(
     client = None
     if backend is not None and not isinstance(backend, str | Backend):
         client, backend = backend, "dask"
-    root = seed_sequence(seed)
-    sims = np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, 0))
-    design_seed = np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, 1))
+    sims, design_seed = _seeds(seed)
     problem, names, truth = _make_problem(
-        spec, design, test, float(alpha), effects, formula, design_seed
+        spec, design, test, alpha, effects, formula, design_seed, type1, draws_from
     )
     if test == "wald":
         few = min(((b.nlevels, b.group) for b in problem.fit.blocks), default=None)
@@ -758,10 +935,11 @@ def _result(res, names, truth, test, alpha, problem, sims, nsim, opts) -> PowerR
         float(alpha),
         res["errors"],
         res["interrupted"],
-        problem,
-        sims,
-        nsim,
-        opts,
+        p_null=res["p_null"],
+        _problem=problem,
+        _root=sims,
+        _next=nsim,
+        _options=opts,
     )
 
 
@@ -786,19 +964,126 @@ def _resize(design: Design | pd.DataFrame, sizes: Mapping[str, int]) -> Design |
         ) from exc
 
 
+EFFECT_DIM = "effect:"
+SIZE_DIMS = ("subjects", "items", "trials")
+
+
+def _grid(
+    spec: ModelSpec, design: Design, vary: Mapping[str, Sequence[Any]]
+) -> tuple[list[str], list[tuple[tuple, ModelSpec, Design]]]:
+    """The points of a curve: (values, spec, design) per combination of ``vary``, in the
+    order of `itertools.product` over its entries."""
+    if not isinstance(vary, Mapping) or not vary:
+        raise PowerError(
+            "vary must be a dict such as {'subjects': [10, 20, 40]} or {'effect:x': [0, 0.5]}."
+        )
+    if not isinstance(spec, ModelSpec):
+        raise PowerError(f"spec must be a ModelSpec, got {type(spec).__name__}.")
+    if not isinstance(design, Design):
+        raise PowerError(f"design must be a Design, got {type(design).__name__}.")
+    dims = list(vary)
+    axes = []
+    for dim in dims:
+        values = vary[dim]
+        if isinstance(values, str | bytes) or not isinstance(values, Sequence | np.ndarray):
+            raise PowerError(f"vary[{dim!r}] must be a list of values, got {values!r}.")
+        if len(values) == 0:
+            raise PowerError(f"vary[{dim!r}] is empty; give at least one value.")
+        if isinstance(dim, str) and dim.startswith(EFFECT_DIM):
+            name = dim[len(EFFECT_DIM) :]
+            if name not in spec.fixed:
+                raise PowerError(
+                    f"vary[{dim!r}]: {name!r} is not a fixed effect of the spec; use one of "
+                    + ", ".join(EFFECT_DIM + n for n in spec.fixed)
+                    + "."
+                )
+            axes.append([_effect_value(v, dim) for v in values])
+        else:
+            axes.append([_size_value(v, dim) for v in values])
+    points = []
+    for values in itertools.product(*axes):
+        sizes, fixed = {}, {}
+        for dim, v in zip(dims, values, strict=True):
+            if dim.startswith(EFFECT_DIM):
+                fixed[dim[len(EFFECT_DIM) :]] = v
+            else:
+                sizes[dim] = v
+        d = _resize(design, sizes) if sizes else design
+        s = dataclasses.replace(spec, fixed={**spec.fixed, **fixed}) if fixed else spec
+        points.append((values, s, d))
+    return dims, points
+
+
+def _effect_value(v: Any, dim: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating):
+        raise PowerError(f"vary[{dim!r}] must hold numbers (true values), got {v!r}.")
+    if not math.isfinite(v):
+        raise PowerError(f"vary[{dim!r}] must hold finite numbers, got {v!r}.")
+    return float(v)
+
+
+def _size_value(v: Any, dim: str) -> int:
+    if dim not in SIZE_DIMS:
+        raise PowerError(
+            f"Cannot vary {dim!r}; vary 'subjects', 'items', 'trials' or 'effect:NAME' (the "
+            "true value of the fixed effect NAME)."
+        )
+    whole = isinstance(v, int | np.integer) or (
+        isinstance(v, float | np.floating) and float(v).is_integer()
+    )
+    if isinstance(v, bool) or not whole:
+        raise PowerError(f"vary[{dim!r}] must hold whole numbers (sizes), got {v!r}.")
+    return int(v)
+
+
 def power_curve(
     spec: ModelSpec,
     design: Design,
-    vary: Mapping[str, Sequence[int]],
+    vary: Mapping[str, Sequence[Any]],
+    *,
+    common_draws: bool = True,
     **kwargs: Any,
 ) -> pd.DataFrame:
-    """Power over a grid of design sizes: a tidy frame, one row per design point and effect.
+    """Power over a grid of design sizes or true values: a tidy frame, one row per point
+    and effect.
 
-    ``vary`` maps ``subjects``/``items``/``trials`` to sizes; two entries give a 2-D grid
-    (for a heatmap). Every design point uses the same ``seed`` (common random numbers),
-    which makes curves smoother. Other arguments as `power`. The column ``nsim`` gives the
-    simulations finished at each point; after Ctrl-C the curve stops, keeps the points
-    (and the part of a point) that finished, and ``frame.attrs["interrupted"]`` is True.
+    ``vary`` maps ``subjects``/``items``/``trials`` to sizes and ``"effect:NAME"`` to true
+    values of the fixed effect NAME (a sensitivity curve: power against effect size); two
+    entries give a 2-D grid (for a heatmap). Other arguments as `power`; every point uses
+    the same ``seed``. The column ``nsim`` gives the simulations finished at each point;
+    after Ctrl-C the curve stops, keeps the points (and the part of a point) that finished,
+    and ``frame.attrs["interrupted"]`` is True. `approx_power_curve` draws the same curve
+    from the approximation in milliseconds.
+
+    Common random numbers (``common_draws=True``, the default): replicate i of every point
+    reads its draws from replicate i of the largest design of the grid (the largest value
+    of every size), so the points differ by their design and not by their luck, and the
+    curve is smooth (P1, subjects 20-100, nsim=1000: the SD of power(100) - power(60) is
+    2.5x smaller, about the most nested subsets allow there, and 37 of 40 seeds gave a
+    monotone curve against 15 of 40; `benchmarks/crn.py`).
+    Each point is still an exact simulation of its own design (its own conditions,
+    covariates and missing rows, as `power` builds them), and its Monte-Carlo CI is
+    valid on its own; what is correlated is the error of neighbouring points, so the
+    whole curve can sit a little high or low together. What is shared:
+
+    - subjects: a smaller design's subjects are the first n_g of each between-subject
+      group (the same rule at every level of a nested design), with their random effects;
+    - items: the first m_g of each item group, with their random effects; so when both
+      subjects and items vary, every point is nested in the largest one;
+    - residuals: of the same observation (subject, item, cell, repetition); each point
+      drops its own missing rows, so a row missing at one size may be present at another;
+    - counterbalanced designs: an observation is (subject, item, repetition); in a nested
+      counterbalanced design a subject's Latin-square list can change with the number of
+      subjects, and a pair then keeps its residual but not its cell;
+    - not shared: covariate values (each point draws its own from the seed, as `power`
+      does); grouping factors that are not made of design units raise a PowerError.
+
+    Effect values (``"effect:NAME"``) change no draw: with the same seed every value sees
+    the same random effects and residuals, whatever ``common_draws``.
+
+    ``common_draws=False`` gives the former independent points: each point draws its own
+    design's random effects and residuals from the seed's streams, which align only by
+    accident between sizes; their errors are independent, so their differences are noisy.
 
     Example:
         >>> from lmmcore import PRESETS
@@ -808,18 +1093,19 @@ def power_curve(
         >>> df[["subjects", "effect", "n_valid"]].values.tolist()
         [[4, 'REPETITION', 5], [8, 'REPETITION', 5]]
     """
-    if not isinstance(vary, Mapping) or not vary:
-        raise PowerError("vary must be a dict such as {'subjects': [10, 20, 40]}.")
-    dims = list(vary)
-    points = list(itertools.product(*(list(vary[d]) for d in dims)))
-    designs = [_resize(design, dict(zip(dims, map(int, v), strict=True))) for v in points]
+    if not isinstance(common_draws, bool):
+        raise PowerError(f"common_draws must be True or False, got {common_draws!r}.")
+    dims, points = _grid(spec, design, vary)
+    sizes = {d: max(values[i] for values, _, _ in points) for i, d in enumerate(dims)}
+    sizes = {d: v for d, v in sizes.items() if not d.startswith(EFFECT_DIM)}
+    big = _resize(design, sizes) if common_draws and sizes else None
     frames = []
     interrupted = False
-    for values, d in zip(points, designs, strict=True):
-        res = power(spec, d, **kwargs)
+    for values, spec_i, design_i in points:
+        res = power(spec_i, design_i, draws_from=big, **kwargs)
         t = res.table.reset_index()
         for dim, v in reversed(list(zip(dims, values, strict=True))):
-            t.insert(0, dim, int(v))
+            t.insert(0, dim, v)
         t["nsim"] = res.nsim
         frames.append(t)
         if res.interrupted:
@@ -857,7 +1143,8 @@ def find_sample_size(
     smallest increment the design accepts, e.g. the number of between-subject cells);
     ``upper`` is tried first, and if even it does not reach the target the result says
     so (e.g. P1 with few items: adding subjects cannot make up for them). Power is
-    assumed to increase with size; every point uses the same ``seed``.
+    assumed to increase with size; every size uses the same ``seed`` and the draws of the
+    largest size (common random numbers, as in `power_curve`), which makes that so.
 
     Example:
         >>> from lmmcore import PRESETS
@@ -891,9 +1178,12 @@ def find_sample_size(
         raise PowerError(f"No {dimension} count in [{lower}, {upper}] fits this design.")
     rows: dict[int, dict] = {}
 
+    largest = _resize(design, {dimension: candidates[-1]})
+
     def ok(i: int) -> bool:
         n = candidates[i]
-        t = power(spec, _resize(design, {dimension: n}), effects=[effect], **kwargs).table
+        d = _resize(design, {dimension: n})
+        t = power(spec, d, effects=[effect], draws_from=largest, **kwargs).table
         r = t.loc[effect]
         rows[n] = {dimension: n, **r[["power", "ci_lower", "ci_upper", "n_valid"]].to_dict()}
         return bool(r["ci_lower"] > target)

@@ -20,6 +20,7 @@ import numpy as np
 from lmmcore.structure import ModelStructure
 
 if TYPE_CHECKING:
+    from lmmcore.crn import SharedDraws
     from lmmcore.result import LMMResult
 
 SeedLike = int | np.random.Generator | np.random.SeedSequence | None
@@ -54,12 +55,16 @@ def draw_responses(
     sigma: float,
     seeds: list[np.random.SeedSequence],
     u: np.ndarray | None = None,
+    shared: SharedDraws | None = None,
 ) -> np.ndarray:
     """Responses (n, len(seeds)); per replicate z_u (q) then e (n) from its own stream.
 
-    With ``u`` given (lme4's ``use.u=TRUE``) the random effects are held at ``u``.
+    With ``u`` given (lme4's ``use.u=TRUE``) the random effects are held at ``u``. With
+    ``shared`` (`lmmcore.crn`) each stream draws a larger design's z_u and e, and this
+    structure's levels and rows read theirs from them (common random numbers).
     """
     n, q = structure.n, structure.q
+    n_draw, q_draw = (n, q) if shared is None else (shared.n, shared.q)
     mean = structure.X @ beta
     lams = structure.lambdas(theta)
     Z = structure.Z
@@ -67,17 +72,18 @@ def draw_responses(
     U = np.empty((q, len(seeds)))
     for j, s in enumerate(seeds):
         rng = np.random.default_rng(s)
-        zu = rng.standard_normal(q)
-        e = rng.standard_normal(n)
+        zu = rng.standard_normal(q_draw)
+        e = rng.standard_normal(n_draw)
         if u is None:
             parts, off = [], 0
-            for b, lam in zip(structure.blocks, lams, strict=True):
-                parts.append((zu[off : off + b.q].reshape(b.nlevels, b.k) @ lam.T).ravel())
+            for i, (b, lam) in enumerate(zip(structure.blocks, lams, strict=True)):
+                z = zu[off : off + b.q] if shared is None else zu[shared.index[i]]
+                parts.append((z.reshape(b.nlevels, b.k) @ lam.T).ravel())
                 off += b.q
             U[:, j] = sigma * np.concatenate(parts)
         else:
             U[:, j] = u
-        Y[:, j] = e * sigma
+        Y[:, j] = (e if shared is None else e[shared.rows]) * sigma
     Y += mean[:, None]
     Y += Z @ U
     return Y

@@ -566,3 +566,22 @@ def test_proposed_formulas_build_on_their_design(name, kind):
     assert {b.group for b in s.blocks} <= {n for n, _ in design.hierarchy} | {design.item_col}
     if kind == "intercepts":
         assert all(b.k == 1 for b in s.blocks)
+
+
+def test_conditions_units_name_each_rows_observation():
+    d = Design(
+        8,
+        6,
+        [Factor("c", ["a", "b"]), Factor("g", ["p", "q"], "between_subject")],
+        trials=2,
+        missing=0.25,
+    )
+    frame, units = d.conditions_units(seed=3)
+    pd.testing.assert_frame_equal(frame, d.conditions(seed=3))
+    assert set(units) == {"subject", "item", "cell", "rep"}
+    assert all(len(v) == len(frame) == d.n_rows for v in units.values())
+    # the units agree with the IDs, labels and repetitions of the rows that were kept
+    assert frame["subj"].astype(str).tolist() == [f"subj{s + 1}" for s in units["subject"]]
+    assert frame["item"].astype(str).tolist() == [f"item{i + 1}" for i in units["item"]]
+    assert frame["c_label"].cat.codes.tolist() == units["cell"].tolist()
+    assert (frame["rep"] - 1).tolist() == units["rep"].tolist()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import warnings
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from lmmcore import PRESETS, Design, Factor, ModelSpec
 from lmmcore.errors import LmmWarning, PowerError
@@ -45,7 +47,7 @@ SMALL = Design(6, 6, [Factor("x", ["a", "b"], varies="within")])
 def same(a: pw.PowerResult, b: pw.PowerResult) -> None:
     np.testing.assert_array_equal(a.replicate, b.replicate)
     np.testing.assert_array_equal(a.status, b.status)
-    for k in ("est", "se", "p", "df"):
+    for k in ("est", "se", "p", "df", "p_null"):
         np.testing.assert_allclose(getattr(a, k), getattr(b, k), rtol=1e-12, atol=0)
 
 
@@ -259,6 +261,16 @@ def test_bad_arguments():
         power(spec, SMALL, n_jobs=0, nsim=2)
     with pytest.raises(PowerError, match="Client or a scheduler address"):
         power(spec, SMALL, backend="dask", nsim=2)
+    with pytest.raises(PowerError, match="type1 must be"):
+        power(spec, SMALL, nsim=2, type1="yes")
+    with pytest.raises(PowerError, match="common_draws must be"):
+        power_curve(spec, SMALL, {"subjects": [4]}, nsim=2, common_draws=1)
+    with pytest.raises(PowerError, match="whole numbers"):
+        power_curve(spec, SMALL, {"subjects": [4.5]}, nsim=2)
+    with pytest.raises(PowerError, match="not a fixed effect of the spec"):
+        power_curve(spec, SMALL, {"effect:z": [0.1]}, nsim=2)
+    with pytest.raises(PowerError, match="list of values"):
+        power_curve(spec, SMALL, {"subjects": 4}, nsim=2)
 
 
 # ------------------------------------------------------------------ curves, sample size
@@ -342,6 +354,8 @@ def test_a_backend_that_dies_raises_power_error_and_keeps_what_finished():
     finished = partial.extend(nsim=10, backend=None, progress=None)
     whole = power(spec, SMALL, nsim=50, test="wald", seed=5)
     np.testing.assert_array_equal(finished.est, whole.est)
+    np.testing.assert_array_equal(finished.p_null, whole.p_null)
+    assert np.isfinite(partial.p_null).all() and partial.p_null.shape == partial.p.shape
 
 
 def test_nsim_is_capped_before_anything_is_allocated():
@@ -367,3 +381,108 @@ def test_mostly_singular_refits_are_warned_about_with_their_meaning():
     with pytest.warns(LmmWarning, match=r"refits \(\d+%\) were singular.*does not support"):
         res = power(effect_spec(), SMALL, nsim=60, test="wald", seed=4)
     assert res.table.loc["x", "n_singular"] > pw.SINGULAR_WARN_SHARE * 60
+
+
+# ------------------------------------------------------------------ type-I error beside power
+
+
+@pytest.mark.parametrize("test", ["wald", "satterthwaite", "lrt"])
+def test_type1_column_is_the_same_test_with_the_effect_at_zero(test):
+    """The null responses are y - x beta_x on the same draws, so the type-I column equals
+    a run of the spec with x = 0 and the same seed (to the refits' tolerance)."""
+    d = Design(10, 8, [Factor("x", ["a", "b"])])
+    kw = {"nsim": 40, "seed": 7, "test": test, "effects": ["x"]}
+    res = power(effect_spec(0.6), d, type1=True, **kw)
+    null = power(effect_spec(0.0), d, **kw)
+    np.testing.assert_allclose(res.p_null[:, 0], null.p[:, 0], rtol=1e-4, atol=1e-7)
+    row, nrow = res.table.loc["x"], null.table.loc["x"]
+    assert row["quantity"] == "power" and nrow["quantity"] == "type I error"
+    assert row["type1_error"] == nrow["power"]
+    assert (row["type1_ci_lower"], row["type1_ci_upper"]) == (nrow["ci_lower"], nrow["ci_upper"])
+    # REML tests: the null fit is the fit itself (no refit); the LRT refits the reduced
+    # model once per replicate
+    assert row["type1_refits"] == (40 if test == "lrt" else 0)
+    assert nrow["type1_refits"] == 0 and nrow["type1_error"] == nrow["power"]
+    assert np.array_equal(res.estimates["p_null"].to_numpy(), res.p_null.ravel())
+
+
+def test_type1_is_on_by_default_where_it_is_free():
+    d = Design(10, 8, [Factor("x", ["a", "b"])])
+    satt = power(effect_spec(), d, nsim=10, seed=1).table
+    assert satt["type1_error"].notna().all() and (satt["type1_refits"] == 0).all()
+    lrt = power(effect_spec(), d, nsim=10, seed=1, test="lrt").table
+    assert lrt["type1_error"].isna().all() and lrt["type1_refits"].isna().all()
+    off = power(effect_spec(), d, nsim=10, seed=1, type1=False).table
+    assert off["type1_error"].isna().all()
+
+
+def test_type1_above_the_monte_carlo_range_of_alpha_is_warned_about():
+    # x between 4 subjects with a large subject SD: the t test has 2 df, the z test
+    # ignores them and rejects true nulls far above 5% (t_2: 19%); the t test does not
+    spec = ModelSpec(
+        "y ~ 1 + x + (1 | subj) + (1 | item)",
+        fixed={"(Intercept)": 0.0, "x": 2.0},
+        random={"subj": {"sd": {"(Intercept)": 1.0}}, "item": {"sd": {"(Intercept)": 0.3}}},
+        sigma=1.0,
+    )
+    d = Design(4, 10, [Factor("x", ["a", "b"], varies="between_subject")])
+    kw = {"nsim": 150, "seed": 2, "effects": "x"}
+    with pytest.warns(LmmWarning, match=r"rejects true null hypotheses too often.*x 0\.\d+"):
+        res = power(spec, d, test="wald", **kw)
+    assert res.table.loc["x", "type1_ci_lower"] > 0.05
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        satt = power(spec, d, test="satterthwaite", **kw)
+    assert not [w for w in caught if "too often" in str(w.message)]
+    assert satt.table.loc["x", "type1_ci_lower"] <= 0.05
+
+
+def test_type1_survives_extend_and_interrupts():
+    spec = effect_spec()
+
+    def stop_after_20(done, total):
+        if done >= 20:
+            raise KeyboardInterrupt
+
+    with pytest.warns(LmmWarning, match="Interrupted"):
+        part = power(
+            spec, SMALL, nsim=50, test="wald", seed=4, chunk_size=10, progress=stop_after_20
+        )
+    extended = part.extend(nsim=10, progress=None)
+    whole = power(spec, SMALL, nsim=60, test="wald", seed=4)
+    np.testing.assert_array_equal(extended.p_null, whole.p_null)
+    assert extended.table["type1_error"].equals(whole.table["type1_error"])
+
+
+def test_type1_warning_allows_for_the_number_of_effects():
+    """A calibrated test exceeds the 97.5% point of Binomial(n, alpha) for some effect in
+    1 - 0.975^k of runs; the limit is the 1 - 0.025/k point, so runs of many effects do
+    not warn more often."""
+    n = 1000
+    one = 67  # rejections: above the 97.5% point (64), below the 1 - 0.025/8 point (70)
+    assert stats.binom.ppf(0.975, n, 0.05) < one <= stats.binom.ppf(1 - 0.025 / 8, n, 0.05)
+
+    def result(k: int) -> pw.PowerResult:
+        p0 = np.full((n, k), 0.5)
+        p0[:one, 0] = 0.01
+        z = np.zeros((n, k))
+        return pw.PowerResult(
+            [f"e{i}" for i in range(k)],
+            np.ones(k),
+            np.arange(n),
+            z,
+            z,
+            z,
+            z,
+            z,
+            np.full(n, "ok"),
+            "wald",
+            0.05,
+            p_null=p0,
+        )
+
+    with pytest.warns(LmmWarning, match="e0 0.067"):
+        result(1)._warn_type1()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result(8)._warn_type1()
