@@ -347,7 +347,7 @@ def approx_power(
 
 def approx_power_curve(
     spec: ModelSpec,
-    design: Design,
+    design: Design | pd.DataFrame,
     vary: dict[str, list[Any]],
     *,
     test: str = "satterthwaite",
@@ -374,15 +374,21 @@ def approx_power_curve(
 
     dims, points = _grid(spec, design, vary)
     frames = []
-    cache: dict[Design, tuple] = {}
+    cache: dict[Any, tuple] = {}
     for values, spec_i, design_i in points:
-        if design_i not in cache:
+        # a design size computes SE and df once (pilot data: keyed by their sizes)
+        key = (
+            design_i
+            if isinstance(design_i, Design)
+            else tuple(v for d, v in zip(dims, values, strict=True) if not d.startswith("effect:"))
+        )
+        if key not in cache:
             with threadpool_limits(1):
                 problem, names, _, a = _setup(spec_i, design_i, test, alpha, effects, seed)
                 cols = list(problem.cols)
                 se, df = _se_df(problem.sim, problem.theta, problem.sigma, cols, test)
-            cache[design_i] = (names, se, df, a)
-        names, se, df, a = cache[design_i]
+            cache[key] = (names, se, df, a)
+        names, se, df, a = cache[key]
         truth = np.array([float(spec_i.fixed.get(n, 0.0)) for n in names])
         t = _table(names, truth, se, df, a).reset_index()
         for dim, v in reversed(list(zip(dims, values, strict=True))):

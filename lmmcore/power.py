@@ -979,8 +979,10 @@ def _grid(
         )
     if not isinstance(spec, ModelSpec):
         raise PowerError(f"spec must be a ModelSpec, got {type(spec).__name__}.")
-    if not isinstance(design, Design):
-        raise PowerError(f"design must be a Design, got {type(design).__name__}.")
+    if not isinstance(design, Design | pd.DataFrame):
+        raise PowerError(
+            f"design must be a Design or pilot data (a DataFrame), got {type(design).__name__}."
+        )
     dims = list(vary)
     axes = []
     for dim in dims:
@@ -999,7 +1001,8 @@ def _grid(
                 )
             axes.append([_effect_value(v, dim) for v in values])
         else:
-            axes.append([_size_value(v, dim) for v in values])
+            pilot = isinstance(design, pd.DataFrame)
+            axes.append([_size_value(v, dim, design if pilot else None) for v in values])
     points = []
     for values in itertools.product(*axes):
         sizes, fixed = {}, {}
@@ -1022,8 +1025,14 @@ def _effect_value(v: Any, dim: str) -> float:
     return float(v)
 
 
-def _size_value(v: Any, dim: str) -> int:
-    if dim not in SIZE_DIMS:
+def _size_value(v: Any, dim: str, pilot: pd.DataFrame | None = None) -> int:
+    if pilot is not None:
+        if dim not in pilot.columns:
+            raise PowerError(
+                f"Cannot vary {dim!r}: pilot data grow along their own grouping columns "
+                f"(lmmcore.extend), and {dim!r} is not one of {', '.join(map(str, pilot.columns))}."
+            )
+    elif dim not in SIZE_DIMS:
         raise PowerError(
             f"Cannot vary {dim!r}; vary 'subjects', 'items', 'trials' or 'effect:NAME' (the "
             "true value of the fixed effect NAME)."
@@ -1085,6 +1094,9 @@ def power_curve(
     design's random effects and residuals from the seed's streams, which align only by
     accident between sizes; their errors are independent, so their differences are noisy.
 
+    Pilot data (a DataFrame) grow along their own grouping columns with `lmmcore.extend`
+    (``vary={"Subject": [18, 36]}``); their points always draw independently.
+
     Example:
         >>> from lmmcore import PRESETS
         >>> p5 = PRESETS["P5"]
@@ -1098,7 +1110,8 @@ def power_curve(
     dims, points = _grid(spec, design, vary)
     sizes = {d: max(values[i] for values, _, _ in points) for i, d in enumerate(dims)}
     sizes = {d: v for d, v in sizes.items() if not d.startswith(EFFECT_DIM)}
-    big = _resize(design, sizes) if common_draws and sizes else None
+    pilot = isinstance(design, pd.DataFrame)  # pilot data: every point draws its own
+    big = _resize(design, sizes) if common_draws and sizes and not pilot else None
     frames = []
     interrupted = False
     for values, spec_i, design_i in points:

@@ -62,3 +62,23 @@ def test_power_on_extended_pilot_data_equals_the_direct_call():
 def test_bad_requests(along, n, message):
     with pytest.raises(DataError, match=message):
         extend(SLEEP, along, n)
+
+
+def test_power_curve_and_its_approximation_take_pilot_data():
+    fit = lmmcore.fit("Reaction ~ Days + (Days | Subject)", SLEEP)
+    spec = lmmcore.ModelSpec.from_fit(fit)
+    curve = lmmcore.power_curve(
+        spec, SLEEP, {"Subject": [12, 24]}, nsim=15, test="wald", seed=2, effects=["Days"]
+    )
+    for n in (12, 24):
+        direct = lmmcore.power(
+            spec, extend(SLEEP, "Subject", n), nsim=15, test="wald", seed=2, effects=["Days"]
+        )
+        row = curve[curve["Subject"] == n].iloc[0]
+        assert row["power"] == direct.power("Days")
+        assert row["mean_estimate"] == direct.table.loc["Days", "mean_estimate"]
+    approx = lmmcore.approx_power_curve(spec, SLEEP, {"Subject": [12, 24]}, effects="Days")
+    assert approx["Subject"].tolist() == [12, 24]
+    assert (approx["se"].diff().dropna() < 0).all()  # more subjects, smaller SE
+    with pytest.raises(lmmcore.PowerError, match="not one of"):
+        lmmcore.power_curve(spec, SLEEP, {"subjects": [10]}, nsim=2)
