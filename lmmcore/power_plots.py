@@ -26,6 +26,7 @@ import plotly.graph_objects as go
 __all__ = [
     "SmallestSize",
     "axis_label",
+    "disagreements",
     "diagnostics_table",
     "power_curve_figure",
     "power_heatmap_figure",
@@ -41,7 +42,10 @@ _LABELS = {"subjects": "Number of subjects", "items": "Number of items", "trials
 
 
 def axis_label(dim: str) -> str:
-    """The axis title of a varied dimension (pilot grouping columns: 'Number of Subject')."""
+    """The axis title of a varied dimension (pilot grouping columns: 'Number of Subject
+    units'; effect values: 'True value of X')."""
+    if dim.startswith("effect:"):
+        return f"True value of {dim[len('effect:'):]}"
     return _LABELS.get(dim, f"Number of {dim} units")
 
 
@@ -62,21 +66,48 @@ def _effects(df: pd.DataFrame, effects: Sequence[str] | None) -> list[str]:
 
 
 def power_curve_figure(
-    df: pd.DataFrame,
+    df: pd.DataFrame | None,
     x: str = "subjects",
     target: float | None = 0.8,
     effects: Sequence[str] | None = None,
     alpha: float | None = None,
+    approx: pd.DataFrame | None = None,
 ) -> go.Figure:
     """Power against one design dimension: a line per effect with its 95% CI ribbon.
 
     A dashed line marks the ``target`` power and, when given, a dotted one ``alpha`` (where a
     zero effect's rejection rate, its type I error, should lie). Traces per effect: the CI
     ribbon (named ``"<effect> 95% CI"``) and the line (named ``effect``); then the target.
+    ``approx`` (the frame of `lmmcore.approx_power_curve`) adds each effect's approximate
+    curve as a thin line of the same colour (named ``"<effect> (approximation)"``); with
+    ``df`` None the figure shows the approximation alone.
     """
-    if x not in df.columns:
+    base = df if df is not None else approx
+    if base is None or x not in base.columns:
         raise ValueError(f"The curve has no column {x!r}.")
     fig = go.Figure()
+    if approx is not None:
+        for i, name in enumerate(_effects(approx, effects)):
+            d = approx[approx["effect"] == name].sort_values(x)
+            fig.add_trace(
+                go.Scatter(
+                    x=d[x].to_numpy(),
+                    y=d["power"].to_numpy(),
+                    mode="lines+markers" if df is None else "lines",
+                    name=f"{name} (approximation)",
+                    legendgroup=name,
+                    line={
+                        "color": _COLORS[i % len(_COLORS)],
+                        "width": 1.5,
+                        "dash": _DASHES[i % len(_DASHES)] if df is None else "dot",
+                    },
+                    marker={"symbol": _SYMBOLS[i % len(_SYMBOLS)], "size": 7},
+                    hovertemplate=f"{name} (approximation)<br>{x} = %{{x}}<br>power = "
+                    "%{y:.3f}<extra></extra>",
+                )
+            )
+    if df is None:
+        df = approx.iloc[0:0].assign(ci_lower=[], ci_upper=[])
     for i, name in enumerate(_effects(df, effects)):
         d = df[df["effect"] == name].sort_values(x)
         color = _COLORS[i % len(_COLORS)]
@@ -243,12 +274,49 @@ def smallest_size(
     return SmallestSize(None, False, msg)
 
 
+def disagreements(sim: pd.DataFrame, approx: pd.DataFrame, dims: Sequence[str]) -> pd.DataFrame:
+    """Points where the approximation lies outside the simulation's 95% Monte-Carlo CI,
+    with a likely reason: few units (small df: the t approximation is poor there), many
+    singular refits (the variances are often estimated as 0), or neither (chance, or the
+    approximation's error; the simulation is the reference).
+
+    Example:
+        >>> sim = pd.DataFrame({"subjects": [10, 20], "effect": "X", "power": [0.3, 0.6],
+        ...                     "ci_lower": [0.25, 0.55], "ci_upper": [0.35, 0.65],
+        ...                     "n_singular": [0, 0], "n_valid": [1000, 1000]})
+        >>> approx = pd.DataFrame({"subjects": [10, 20], "effect": "X", "power": [0.42, 0.6],
+        ...                        "df": [6.0, 18.0]})
+        >>> disagreements(sim, approx, ["subjects"])[["subjects", "reason"]].values.tolist()
+        [[10, 'few units (df 6.0): the t approximation is poor with so few']]
+    """
+    keys = [*dims, "effect"]
+    m = sim.merge(approx[[*keys, "power", "df"]], on=keys, suffixes=("", "_approx"))
+    out = m[(m["power_approx"] < m["ci_lower"]) | (m["power_approx"] > m["ci_upper"])].copy()
+    reasons = []
+    for _, r in out.iterrows():
+        singular = r.get("n_singular", 0) / max(r.get("n_valid", 1), 1)
+        if r["df"] < 10:
+            reasons.append(f"few units (df {r['df']:.1f}): the t approximation is poor with so few")
+        elif singular > 0.2:
+            reasons.append(
+                f"{singular:.0%} singular refits: the variances are often estimated as 0"
+            )
+        else:
+            reasons.append("chance or the approximation's error (the simulation is the reference)")
+    out["reason"] = reasons
+    return out[[*keys, "power", "ci_lower", "ci_upper", "power_approx", "reason"]].reset_index(
+        drop=True
+    )
+
+
 DIAGNOSTIC_COLUMNS = {
     "quantity": "Quantity",
     "true_value": "True value",
     "power": "Rejection rate",
     "ci_lower": "95% CI low",
     "ci_upper": "95% CI high",
+    "type1_error": "Type I error (effect set to 0)",
+    "type1_ci_upper": "Type I 95% CI high",
     "mcse": "MC SE",
     "nsim": "Simulations",
     "bias": "Bias",

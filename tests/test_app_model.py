@@ -370,3 +370,31 @@ def test_a_large_design_is_previewed_on_its_first_subjects():
     notes = [i.value for i in at.info if "Showing" in i.value]
     assert notes and "of 4,000 subj_id" in notes[0] and "use the whole design" in notes[0]
     assert at.session_state["design"].subjects == 4000
+
+
+def approx_shown(at: AppTest) -> pd.DataFrame:
+    return next(d.value for d in at.dataframe if "df (Satterthwaite)" in d.value.columns)
+
+
+def test_approximate_power_follows_every_input_without_a_button():
+    at = open_model()
+    first = at.session_state["spec"]
+    got = approx_shown(at)
+    want = lmmcore.approx_power(first, at.session_state["design"], seed=at.session_state[SEED_KEY])
+    assert got.loc["X_i", "power"] == pytest.approx(want.loc["X_i", "power"], abs=1e-4)
+    at.number_input(key="md_items").set_value(100).run()  # more items: more power, no button
+    more = approx_shown(at)
+    assert more.loc["X_i", "power"] > got.loc["X_i", "power"] + 0.05
+
+
+def test_the_design_survives_a_visit_to_another_page():
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.query_params["preset"] = "P1"
+    at.run()
+    at.switch_page(MODEL).run()  # one run only, then away
+    at.switch_page("views/power.py").run()
+    at.switch_page(MODEL).run()
+    assert not at.exception, at.exception
+    assert not errors(at), errors(at)
+    assert at.session_state["design"] == lmmcore.PRESETS["P1"].design
+    assert at.text_input(key="md_f0_name").value == "X_i"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
 
 import numpy as np
@@ -194,7 +196,8 @@ def test_results_for_other_inputs_are_not_shown_as_current():
     at.number_input(key="md_items").set_value(10).run()
     at.switch_page(POWER).run()
     run_small_curve(at)
-    assert at.get("plotly_chart") and at.button(key="power_extend")
+    assert [c.key for c in at.get("plotly_chart")] == ["power_curve_chart"]
+    assert at.button(key="power_extend")
     at.switch_page("views/model_design.py").run()
     at.selectbox(key="md_preset").set_value("P5").run()
     at.switch_page(POWER).run()
@@ -202,7 +205,8 @@ def test_results_for_other_inputs_are_not_shown_as_current():
     assert any(
         "computed for other inputs" in w.value and "the model" in w.value for w in at.warning
     )
-    assert not at.get("plotly_chart")  # no stale curve
+    charts = [c.key for c in at.get("plotly_chart")]
+    assert charts == ["power_approx_chart"]  # no stale simulated curve, only the live one
     assert not [b for b in at.button if b.key == "power_extend"]  # nothing to extend
     # the same happens when only the test changes
     at.switch_page("views/model_design.py").run()
@@ -211,10 +215,11 @@ def test_results_for_other_inputs_are_not_shown_as_current():
     at.number_input(key="md_items").set_value(10).run()
     at.switch_page(POWER).run()
     assert not at.exception, at.exception
-    assert at.get("plotly_chart")  # the P1 run matches its inputs again
+    assert [c.key for c in at.get("plotly_chart")] == ["power_curve_chart"]  # current again
     assert at.button(key="power_extend")  # and its settings survived the other page
     at.selectbox(key="power_test").set_value("satterthwaite").run()
-    assert any("the test" in w.value for w in at.warning) and not at.get("plotly_chart")
+    assert any("the test" in w.value for w in at.warning)
+    assert [c.key for c in at.get("plotly_chart")] == ["power_approx_chart"]
 
 
 def test_an_error_on_model_and_design_is_not_replaced_by_a_fallback():
@@ -238,7 +243,7 @@ def test_pilot_fit_to_power_curve_equals_the_library_call():
     assert at.session_state["md_preset"] == "pilot"
     at.switch_page(POWER).run()
     assert not at.exception, at.exception
-    assert at.radio(key="power_vary").options == ["Subject"]
+    assert at.radio(key="power_vary").options == ["Subject", "effect size"]
     at.selectbox(key="power_test").set_value("wald")
     at.number_input(key="power_nsim").set_value(40)
     at.text_input(key="power_Subject").set_value("18, 36").run()
@@ -287,3 +292,61 @@ def test_sample_size_search_equals_find_sample_size():
     assert res.message == direct.message and res.size == direct.size
     shown = [m.value for m in [*at.success, *at.warning] if "X\\_i" in m.value or "X_i" in m.value]
     assert any(unescape(m) == direct.message for m in shown)
+
+
+def test_the_approximation_is_live_and_the_simulation_overlays_it():
+    at = open_page(small=True)
+    approx = at.get("plotly_chart")
+    assert [c.key for c in approx] == ["power_approx_chart"]  # before any Run
+    direct = lmmcore.approx_power_curve(
+        P1.spec,
+        SMALL,
+        {"subjects": [20, 40, 60, 80, 100]},
+        effects=["X_i"],
+        seed=at.session_state[SEED_KEY],
+    )
+    spec = json.loads(approx[0].proto.spec)
+    ys = spec["data"][0]["y"]
+    got = (
+        np.frombuffer(base64.b64decode(ys["bdata"]), ys["dtype"])
+        if isinstance(ys, dict)
+        else np.array(ys)
+    )
+    np.testing.assert_allclose(got, direct["power"])
+    # a change of the model updates it at once, with no button
+    at.session_state["spec"] = lmmcore.ModelSpec.from_dict(
+        {**P1.spec.to_dict(), "fixed": {"(Intercept)": 800.0, "X_i": 100.0}}
+    )
+    at.run()
+    spec2 = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert spec2["data"][0]["y"] != spec["data"][0]["y"]
+    # Run: the simulated curve is drawn over the approximation, disagreements flagged
+    run_small_curve(at, "6, 10", 40)
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    names = [t.get("name") for t in fig["data"]]
+    assert "X_i (approximation)" in names and "X_i" in names
+    assert any("Monte-Carlo CI" in c.value for c in [*at.caption, *at.warning])
+
+
+def test_a_sensitivity_curve_over_an_effects_true_value():
+    at = open_page(small=True)
+    at.radio(key="power_vary").set_value("effect size").run()
+    at.selectbox(key="power_test").set_value("wald")
+    at.number_input(key="power_nsim").set_value(30)
+    at.text_input(key="power_sens_values_X_i").set_value("0, 50, 100").run()
+    at.button(key="power_run_button").click().run()
+    assert not at.exception, at.exception
+    df = at.session_state["power_curve_df"]
+    assert df["effect:X_i"].tolist() == [0.0, 50.0, 100.0]
+    seed = at.session_state[SEED_KEY]
+    with pytest.warns(lmmcore.errors.LmmWarning):
+        ref = lmmcore.power_curve(
+            P1.spec,
+            SMALL,
+            {"effect:X_i": [0, 50, 100]},
+            nsim=30,
+            test="wald",
+            seed=seed,
+            effects=["X_i"],
+        )
+    np.testing.assert_array_equal(df["power"], ref["power"])

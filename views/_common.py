@@ -52,18 +52,27 @@ def show_error(message: object) -> None:
 
 
 def keep_widgets(prefix: str) -> None:
-    """Keep the values of this page's widgets when a run stops before drawing them.
+    """Keep the values of this page's widgets when a run stops before drawing them, or
+    when the user visits another page.
 
     Streamlit forgets a widget's value when a script run does not draw it (an st.stop()
-    after an error, say), so the next run would show its default (the residual SD read 0
-    after any error). Call this at the top of the page: it puts back any value that went
-    missing and keeps a copy of the current ones.
+    after an error, or another page), so the next run would show its default (the
+    residual SD read 0 after any error; the design builder came back empty). Call this at
+    the top of the page (it puts back any value that went missing) and `snapshot_widgets`
+    when the run ends, also when it stops early (keep a copy of the current ones).
     """
     ss = st.session_state
     kept = ss.setdefault(f"_kept_{prefix}", {})
     for key, value in kept.items():
         if key not in ss:
             ss[key] = value
+    snapshot_widgets(prefix)
+
+
+def snapshot_widgets(prefix: str) -> None:
+    """Copy the current values of the widgets whose keys start with ``prefix``."""
+    ss = st.session_state
+    kept = ss.setdefault(f"_kept_{prefix}", {})
     for key in list(ss.keys()):
         if (
             isinstance(key, str)

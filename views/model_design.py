@@ -28,9 +28,11 @@ from views._common import (
     QUERY_NOTES_KEY,
     SEED_KEY,
     check_app_design,
+    escape_markdown,
     keep_widgets,
     page_header,
     show_error,
+    snapshot_widgets,
 )
 from views._design_builder import build_design, load_design
 from views._jobs import fit_on_worker
@@ -296,6 +298,33 @@ def show_preview(spec: lmmcore.ModelSpec, subj: str, factors, covs, data, effect
     )
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def approx_table(spec_json: str, design_json: str | None, seed: int, _pilot=None):
+    """`lmmcore.approx_power` of every effect at this design (milliseconds)."""
+    spec = lmmcore.ModelSpec.from_dict(json.loads(spec_json))
+    design = _pilot if design_json is None else lmmcore.Design.from_dict(json.loads(design_json))
+    return lmmcore.approx_power(spec, design, seed=seed)
+
+
+def approx_panel(spec, design_json: str | None, seed: int, pilot) -> None:
+    """Approximate power of each effect, updated with every input (no button)."""
+    st.subheader("Approximate power at this design")
+    try:
+        table = approx_table(json.dumps(spec.to_dict()), design_json, seed, _pilot=pilot)
+    except lmmcore.LmmError as e:
+        st.caption(escape_markdown(f"No approximation for this model: {e}"))
+        return
+    shown = table.drop(index="(Intercept)", errors="ignore")[
+        ["true_value", "quantity", "power", "se", "df"]
+    ].rename(columns={"true_value": "true value", "se": "SE", "df": "df (Satterthwaite)"})
+    st.dataframe(shown.round(4), key="md_approx_table")
+    st.caption(
+        "From the expected information at these true values, in milliseconds and without "
+        "simulating: it follows every change above. The Power page checks it by simulation "
+        "and draws curves over sizes and effect values."
+    )
+
+
 def fit_simulated(spec: lmmcore.ModelSpec, data: pd.DataFrame) -> None:
     """Fit the previewed dataset on a worker process (stoppable)."""
     try:
@@ -526,6 +555,7 @@ def main() -> None:
     except lmmcore.LmmError as e:
         fail(e)
 
+    approx_panel(spec, design_json if design is not None else None, seed, pilot)
     ss["spec"], ss["design"] = spec, (design if design is not None else pilot)
     ss["sim_data"], ss["sim_seed"], ss["sim_effects"] = data, seed, effects
     sync_query_params(preset, seed, spec, design)
@@ -561,5 +591,12 @@ def _response_of(formula: str) -> str | None:
         return None
 
 
+def run_page() -> None:
+    try:
+        main()
+    finally:  # also after st.stop(): the values on screen survive other pages
+        snapshot_widgets("md_")
+
+
 if __name__ == "__main__":  # Streamlit runs pages as __main__; tests import them
-    main()
+    run_page()

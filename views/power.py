@@ -28,6 +28,7 @@ import lmmcore
 from lmmcore.limits import MAX_WORK, work_budget
 from lmmcore.power_plots import (
     diagnostics_table,
+    disagreements,
     power_curve_figure,
     power_heatmap_figure,
     smallest_size,
@@ -39,6 +40,7 @@ from views._common import (
     keep_widgets,
     page_header,
     show_error,
+    snapshot_widgets,
 )
 from views._jobs import PoolBackend, heartbeat
 
@@ -68,6 +70,7 @@ TEST_HELP = (
 )
 #: The settings that decide a curve: results for other values of any of them are stale.
 RESULT_KEYS = ("spec_json", "design_json", "points", "nsim", "test", "alpha", "seed", "effects")
+EFFECT_SIZE = "effect size"
 _CHANGED = {
     "spec_json": "the model",
     "design_json": "the design",
@@ -99,6 +102,23 @@ def parse_sizes(text: str, what: str) -> list[int]:
     return sorted(set(out))
 
 
+def parse_values(text: str) -> list[float]:
+    """Parse "0, 20, 40" into distinct numbers (true values), in order; ValueError."""
+    parts = [p for p in re.split(r"[,\s;]+", text.strip()) if p]
+    if not parts:
+        raise ValueError("Enter at least one true value, for example 0, 20, 40.")
+    out = []
+    for p in parts:
+        try:
+            v = float(p)
+        except ValueError:
+            raise ValueError(f"{p!r} is not a number; enter numbers such as 0, 20, 40.") from None
+        if not math.isfinite(v) or abs(v) > 1e12:
+            raise ValueError(f"{p!r} is not a usable true value.")
+        out.append(v)
+    return sorted(set(out))
+
+
 def _spec_json(spec: lmmcore.ModelSpec) -> str:
     return json.dumps(spec.to_dict(), sort_keys=True)
 
@@ -126,9 +146,20 @@ def dimensions(design) -> list[str]:
     return dims + (["items"] if design.items is not None else [])
 
 
+EFFECT = "effect:"
+
+
+def at_point(spec: lmmcore.ModelSpec, point) -> lmmcore.ModelSpec:
+    """The spec at a point of a sensitivity curve (``effect:NAME`` sets a true value)."""
+    fixed = {d[len(EFFECT) :]: float(v) for d, v in point if d.startswith(EFFECT)}
+    if not fixed:
+        return spec
+    return lmmcore.ModelSpec.from_dict({**spec.to_dict(), "fixed": {**spec.fixed, **fixed}})
+
+
 def resize(design, point: tuple[tuple[str, int], ...]):
     """The design (or pilot data, by `lmmcore.extend`) at one design point."""
-    sizes = dict(point)
+    sizes = {d: v for d, v in point if not d.startswith(EFFECT)}
     if isinstance(design, pd.DataFrame):
         data = design
         for along, n in sizes.items():
@@ -159,6 +190,7 @@ def power_point(
     alpha: float,
     seed: int,
     effects: tuple[str, ...],
+    largest: tuple[tuple[str, int], ...] = (),
     _pilot: pd.DataFrame | None = None,
     _progress: Callable[[int, int], None] | None = None,
     _tick: Callable[[], None] | None = None,
@@ -175,11 +207,14 @@ def power_point(
         else lmmcore.Design.from_dict(json.loads(design_json))
     )
     design = resize(base, point)
+    # common random numbers: every point of a curve takes its draws from the largest design
+    big = resize(base, largest) if largest and isinstance(base, lmmcore.Design) else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         res = lmmcore.power(
-            spec,
+            at_point(spec, point),
             design,
+            draws_from=big,
             nsim=nsim,
             alpha=alpha,
             test=test,
@@ -194,6 +229,63 @@ def power_point(
     table["nsim"] = res.nsim
     msgs = list(dict.fromkeys(str(w.message) for w in caught))
     return table, msgs
+
+
+@st.cache_data(show_spinner=False, max_entries=200)
+def approx_curve(
+    spec_json: str,
+    design_json: str,
+    vary_json: str,
+    test: str,
+    alpha: float,
+    effects: tuple[str, ...],
+    seed: int,
+    _pilot: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """`lmmcore.approx_power_curve` over the same points (milliseconds a point; the LRT has
+    no approximation, so it shows Satterthwaite's)."""
+    spec = lmmcore.ModelSpec.from_dict(json.loads(spec_json))
+    base = (
+        _pilot
+        if design_json.startswith("pilot:")
+        else lmmcore.Design.from_dict(json.loads(design_json))
+    )
+    return lmmcore.approx_power_curve(
+        spec,
+        base,
+        json.loads(vary_json),
+        test="satterthwaite" if test == "lrt" else test,
+        alpha=alpha,
+        effects=list(effects),
+        seed=seed,
+    )
+
+
+def show_approximation(approx: pd.DataFrame, dims: list[str], target: float, key: str) -> None:
+    """The approximate curve (or map) alone: updated on every change, no button."""
+    if len(dims) == 1:
+        fig = power_curve_figure(None, dims[0], target=target, approx=approx)
+        fig.update_layout(title="Approximate power (from the expected information)")
+        st.plotly_chart(fig, key=key)
+    else:
+        effect = st.selectbox(
+            "Effect shown",
+            list(dict.fromkeys(approx["effect"])),
+            key="power_approx_effect",
+            help="The map shows one effect at a time.",
+        )
+        full = approx.assign(ci_lower=approx["power"], ci_upper=approx["power"])
+        fig = power_heatmap_figure(full, effect, dims[0], dims[1], target=target)
+        fig.update_layout(title=f"Approximate power for {effect} (★: above {target:.0%})")
+        st.plotly_chart(fig, key=key)
+    explain(
+        "approximation",
+        "Computed in milliseconds from the expected information at the true values (the "
+        "standard error and the Satterthwaite degrees of freedom the design implies, then "
+        "the noncentral t), without simulating. It updates with every input. Press **Run** "
+        "to check it by simulation: the simulated curve is then drawn over it, with its "
+        "Monte-Carlo band.",
+    )
 
 
 def _outside_cache(update: Callable[..., None]) -> Callable[..., None]:
@@ -248,6 +340,7 @@ def run_curve(settings: dict, bar) -> None:
                 settings["alpha"],
                 settings["seed"],
                 settings["effects"],
+                settings.get("largest", ()),
                 _pilot=settings.get("pilot"),
                 _progress=_outside_cache(within),
                 _tick=_outside_cache(heartbeat(clock, "Working; press Stop to cancel")),
@@ -317,7 +410,7 @@ def settings_form(spec, design) -> dict | None:
     names = list(spec.fixed)
     default_effects = [n for n in names if n != "(Intercept)"] or names
     dims = dimensions(design)
-    options = [*dims, *([f"{dims[0]} and {dims[1]}"] if len(dims) > 1 else [])]
+    options = [*dims, *([f"{dims[0]} and {dims[1]}"] if len(dims) > 1 else []), EFFECT_SIZE]
     c1, c2 = st.columns(2)
     with c1:
         effects = st.multiselect(
@@ -342,7 +435,8 @@ def settings_form(spec, design) -> dict | None:
             options,
             horizontal=True,
             key="power_vary",
-            help="Which sizes the curve runs over; two give a heatmap.",
+            help="Which sizes the curve runs over (two give a heatmap), or the true value "
+            "of one effect at the current design (a sensitivity curve).",
         )
         chosen = [
             d
@@ -363,6 +457,23 @@ def settings_form(spec, design) -> dict | None:
                     else ""
                 ),
             )
+        sized = [n for n in names if n != "(Intercept)"] or names
+        sens = st.selectbox(
+            "Effect whose true value varies",
+            sized,
+            key="power_sens_effect",
+            disabled=vary_what != EFFECT_SIZE,
+            help="A sensitivity curve: power against this effect's true value, the design "
+            "as it is.",
+        )
+        true = float(spec.fixed.get(sens, 0.0))
+        sens_text = st.text_input(
+            "True values",
+            ", ".join(f"{true * f:g}" for f in (0, 0.5, 1, 1.5, 2)),
+            key=f"power_sens_values_{sens}",
+            disabled=vary_what != EFFECT_SIZE,
+            help="Numbers separated by commas, in the response's units; 0 gives the type I error.",
+        )
     with c2:
         nsim = int(
             st.number_input(
@@ -400,14 +511,17 @@ def settings_form(spec, design) -> dict | None:
     if not effects:
         st.error("Pick at least one effect to test.")
         return None
-    vary: dict[str, list[int]] = {}
+    vary: dict[str, list] = {}
     try:
         for d in chosen:
             vary[d] = parse_sizes(texts[d], d)
+        if vary_what == EFFECT_SIZE:
+            vary[EFFECT + sens] = parse_values(sens_text)
     except ValueError as exc:
         show_error(exc)
         return None
     points = design_points(vary)
+    sizes = {d: max(v) for d, v in vary.items() if not d.startswith(EFFECT)}
     try:
         rows = simulated_rows(design, points, nsim)
     except lmmcore.LmmError as exc:
@@ -430,6 +544,8 @@ def settings_form(spec, design) -> dict | None:
         "alpha": alpha,
         "seed": int(st.session_state.get("seed", 20211)),
         "effects": tuple(effects),
+        "largest": tuple(sizes.items()) if not isinstance(design, pd.DataFrame) else (),
+        "vary_json": json.dumps(vary),
     }
 
 
@@ -440,11 +556,25 @@ def changed(run: dict, settings: dict | None) -> list[str]:
     return [_CHANGED[k] for k in RESULT_KEYS if run.get(k) != settings.get(k)]
 
 
-def show_results(target: float, settings: dict | None, spec, design) -> None:
+def show_results(
+    target: float, settings: dict | None, spec, design, approx: pd.DataFrame | None
+) -> None:
     df: pd.DataFrame | None = st.session_state.get(CURVE_KEY)
     run: dict | None = st.session_state.get(RUN_KEY)
+    shown_alone = False
+    if (
+        approx is not None
+        and settings is not None
+        and (df is None or run is None or changed(run, settings))
+    ):
+        st.subheader("Approximate power")
+        show_approximation(approx, settings["dims"], target, "power_approx_chart")
+        shown_alone = True
     if df is None or run is None:
-        st.info("Choose the settings and press **Run** to compute the power curve.")
+        st.info(
+            "Press **Run** to compute the power by simulation"
+            + (" and draw it over the approximation." if shown_alone else ".")
+        )
         return
     stale = changed(run, settings)
     if stale:
@@ -467,14 +597,30 @@ def show_results(target: float, settings: dict | None, spec, design) -> None:
     st.subheader("Results")
     if len(dims) == 1:
         zero = bool((df["true_value"] == 0).any())
-        fig = power_curve_figure(df, dims[0], target=target, alpha=run["alpha"] if zero else None)
+        fig = power_curve_figure(
+            df, dims[0], target=target, alpha=run["alpha"] if zero else None, approx=approx
+        )
         st.plotly_chart(fig, key="power_curve_chart")
         explain(
             "power curve",
             "Each point is the share of simulated studies in which the effect was "
             "significant. The shaded band is its 95% Monte-Carlo confidence interval: with "
-            "more simulations it gets narrower. The dashed line is the target power.",
+            "more simulations it gets narrower. The thin dotted lines are the approximation; "
+            "the dashed line is the target power.",
         )
+        if approx is not None:
+            off = disagreements(df, approx, dims)
+            if off.empty:
+                st.caption(
+                    "The approximation lies inside the simulation's 95% Monte-Carlo CI at every "
+                    "point."
+                )
+            else:
+                st.warning(
+                    f"At {len(off)} point(s) the approximation lies outside the simulation's "
+                    "95% Monte-Carlo CI; trust the simulation there. Why, point by point:"
+                )
+                st.dataframe(off, hide_index=True, key="power_disagreements")
     else:
         effect = st.selectbox("Effect shown", effects, key="power_heatmap_effect")
         fig = power_heatmap_figure(df, effect, dims[0], dims[1], target=target)
@@ -485,6 +631,24 @@ def show_results(target: float, settings: dict | None, spec, design) -> None:
             "where even the lower end of the 95% Monte-Carlo CI is above the target.",
         )
 
+    if not dims[0].startswith(EFFECT):
+        smallest_section(df, run, spec, design, target, dims, effects)
+    st.subheader("Precision and diagnostics")
+    st.dataframe(diagnostics_table(df, dims), hide_index=True, key="power_diagnostics")
+    explain(
+        "diagnostics",
+        "**MC SE** is the Monte-Carlo standard error of the rejection rate: the power value "
+        "is uncertain by about ±2 MC SE. For a zero true effect the rejection rate is the "
+        "**type I error**, which should be close to alpha; beside every power, the **type I "
+        "error** column is the same test on the same simulated studies with that effect set "
+        "to 0 (no extra simulations: the null data are the same draws minus the effect). "
+        "**Bias** and **RMSE** describe the estimates; **CI coverage** should be close to "
+        "1 - alpha. Singular or failed fits mean the model is hard to estimate at that size.",
+    )
+    extend_controls(df, run)
+
+
+def smallest_section(df, run, spec, design, target, dims, effects) -> None:
     st.subheader("Smallest size that reaches the target")
     if len(dims) == 1:
         for e in effects:
@@ -507,18 +671,6 @@ def show_results(target: float, settings: dict | None, spec, design) -> None:
         "few items, for example, item-to-item variability limits power however many "
         "subjects you test. 'Search' looks between and beyond the curve's points.",
     )
-
-    st.subheader("Precision and diagnostics")
-    st.dataframe(diagnostics_table(df, dims), hide_index=True, key="power_diagnostics")
-    explain(
-        "diagnostics",
-        "**MC SE** is the Monte-Carlo standard error of the rejection rate: the power value "
-        "is uncertain by about ±2 MC SE. For a zero true effect the rejection rate is the "
-        "**type I error**, which should be close to alpha. **Bias** and **RMSE** describe "
-        "the estimates; **CI coverage** should be close to 1 - alpha. Singular or failed "
-        "fits mean the model is hard to estimate at that size.",
-    )
-    extend_controls(df, run)
 
 
 def search_controls(df: pd.DataFrame, run: dict, spec, design, target: float) -> None:
@@ -602,7 +754,10 @@ def search_controls(df: pd.DataFrame, run: dict, spec, design, target: float) ->
 def extend_controls(df: pd.DataFrame, run: dict) -> None:
     """Add simulations to one design point (same seed streams: equal to extending it)."""
     dims = run["dims"]
-    points = [tuple((d, int(r[d])) for d in dims) for _, r in df[dims].drop_duplicates().iterrows()]
+    points = [
+        tuple((d, r[d] if d.startswith(EFFECT) else int(r[d])) for d in dims)
+        for _, r in df[dims].drop_duplicates().iterrows()
+    ]
     labels = {", ".join(f"{v} {d}" for d, v in p): p for p in points}
     c1, c2 = st.columns([2, 1])
     with c1:
@@ -643,6 +798,7 @@ def extend_controls(df: pd.DataFrame, run: dict) -> None:
             run["alpha"],
             run["seed"],
             run["effects"],
+            run.get("largest", ()),
             _pilot=run.get("pilot"),
             _progress=_outside_cache(
                 lambda done, total: bar.progress(done / total, text=f"{done}/{total}")
@@ -689,10 +845,32 @@ def main() -> None:
             bar = st.progress(0.0, text="Starting")
             run_curve(settings, bar)
         target = float(st.session_state.get("power_target", 0.8))
-        show_results(target, settings, spec, design)
+        approx = None
+        if settings is not None:
+            try:
+                approx = approx_curve(
+                    settings["spec_json"],
+                    settings["design_json"],
+                    settings["vary_json"],
+                    settings["test"],
+                    settings["alpha"],
+                    settings["effects"],
+                    settings["seed"],
+                    _pilot=settings.get("pilot"),
+                )
+            except lmmcore.LmmError as exc:
+                st.caption(escape_markdown(f"No approximation for this model: {exc}"))
+        show_results(target, settings, spec, design, approx)
     except lmmcore.LmmError as exc:
         show_error(exc)
 
 
+def run_page() -> None:
+    try:
+        main()
+    finally:  # also after st.stop(): the values on screen survive other pages
+        snapshot_widgets("power_")
+
+
 if __name__ == "__main__":
-    main()
+    run_page()

@@ -201,3 +201,40 @@ def test_model_design_at_800px(page: Page, app_url: str, artifacts: Path):
     for grid in grids:
         box = grid.bounding_box()
         assert box is not None and box["width"] > 300, box
+
+
+def curve_y(page: Page) -> list[float]:
+    page.locator(".js-plotly-plot").first.wait_for(state="visible")
+    return page.evaluate(
+        "() => Array.from(document.querySelector('.js-plotly-plot')._fullData[0].y)"
+    )
+
+
+def test_approximation_is_live_and_simulation_overlays_it(
+    page: Page, app_url: str, artifacts: Path
+):
+    page.set_viewport_size({"width": 1280, "height": 2200})
+    page.goto(f"{app_url}/model-design?preset=P1")
+    wait_for_script(page)
+    sidebar_to(page, "Power")
+    fill(page, "Simulations per design point", "300")
+    before = curve_y(page)  # the approximate curve, drawn before any Run
+    sidebar_to(page, "Model & design")
+    t = time.monotonic()
+    fill(page, "Items", "100")  # no button: the approximation follows
+    expect(page.get_by_text("Approximate power at this design")).to_be_visible()
+    print(f"\napproximation after changing the items: {time.monotonic() - t:.1f} s")
+    sidebar_to(page, "Power")
+    after = curve_y(page)
+    assert after != before and min(a - b for a, b in zip(after, before, strict=True)) > 0
+    t = time.monotonic()
+    page.get_by_role("button", name="Run", exact=True).click()
+    wait_for_script(page)
+    expect(page.locator(".js-plotly-plot .gtitle")).to_have_text("Power curve")
+    print(
+        f"simulated P1 curve (5 points x 300) over the approximation: {time.monotonic() - t:.1f} s"
+    )
+    names = page.evaluate("() => document.querySelector('.js-plotly-plot').data.map(t => t.name)")
+    assert "X_i (approximation)" in names and "X_i 95% CI" in names and "X_i" in names
+    no_exception(page)
+    page.screenshot(path=artifacts / "power_overlay.png")
