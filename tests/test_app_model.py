@@ -398,3 +398,17 @@ def test_the_design_survives_a_visit_to_another_page():
     assert not errors(at), errors(at)
     assert at.session_state["design"] == lmmcore.PRESETS["P1"].design
     assert at.text_input(key="md_f0_name").value == "X_i"
+
+
+def test_standardized_entry_sets_values_and_sds_through_unstandardize():
+    at = small(open_model())
+    spec, design = at.session_state["spec"], at.session_state["design"]
+    std = lmmcore.standardize(spec, design, seed=at.session_state[SEED_KEY])
+    assert std.d["X_i"] > 0
+    at.button(key="md_std_apply").click().run()  # unchanged values: the same spec back
+    assert not at.exception, at.exception
+    new = at.session_state["spec"]
+    assert new.fixed["X_i"] == pytest.approx(spec.fixed["X_i"], rel=1e-9)
+    assert new.sigma == pytest.approx(spec.sigma, rel=1e-9)
+    sd = new.random["subj_id"]["sd"]["X_i"]
+    assert sd == pytest.approx(spec.random["subj_id"]["sd"]["X_i"], rel=1e-9)

@@ -32,7 +32,7 @@ QUERY_NOTES_KEY = "query_notes"
 #: Session key of the pilot data and its fitted spec ("Use this fit as the ground truth").
 PILOT_KEY = "pilot"
 #: Widgets whose values cannot be set through session state (buttons, uploads, editors).
-_UNSETTABLE = re.compile(r"(_remove$|_add_|_propose$|_fit$|_upload$|_button$|_extend$)")
+_UNSETTABLE = re.compile(r"(_remove$|_add_|_propose$|_fit$|_upload$|_button$|_extend$|_apply$)")
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]<>#|~$:])")
 
 

@@ -325,6 +325,69 @@ def approx_panel(spec, design_json: str | None, seed: int, pilot) -> None:
     )
 
 
+def standardized_entry(spec: lmmcore.ModelSpec, design: lmmcore.Design, seed: int) -> None:
+    """Effects as Cohen's d and variances as shares of the total (PANGEA's inputs), shown
+    for the current values and editable: 'Apply' converts them back to values and SDs
+    (lmmcore.standardize / unstandardize)."""
+    ss = st.session_state
+    with st.expander("Standardized view and entry: Cohen's d and variance shares"):
+        try:
+            std = lmmcore.standardize(spec, design, seed=seed)
+        except lmmcore.LmmError as e:
+            st.caption(escape_markdown(f"Not available for this model: {e}"))
+            return
+        st.caption(
+            "d = effect x the step of its column / total SD (Westfall, Kenny & Judd 2014); a "
+            "share is a variance component over the total variance of one observation. Edit "
+            "them and press Apply to set the values and SDs above."
+        )
+        gen = ss["md_gen"]
+        total = st.number_input(
+            "Total SD",
+            value=float(std.total_sd),
+            min_value=1e-9,
+            format="%.4g",
+            key=f"md_std_total_{gen}",
+            help="The SD of one observation around the grand mean: all variance components "
+            "and the residual together.",
+        )
+        d_ed = st.data_editor(
+            pd.DataFrame({"Cohen's d": std.d}).rename_axis("effect"),
+            key=f"md_std_d_{gen}",
+            disabled=["effect"],
+            width="stretch",
+        )
+        shares = {k: v for k, v in std.vpc.items() if k not in ("residual", "covariances")}
+        v_ed = st.data_editor(
+            pd.DataFrame({"share": shares}).rename_axis("variance component"),
+            key=f"md_std_vpc_{gen}",
+            disabled=["variance component"],
+            width="stretch",
+        )
+        st.caption(
+            f"Residual share: {std.vpc.get('residual', 0):.3f} (what remains); covariance "
+            f"share: {std.vpc.get('covariances', 0):.3f}."
+        )
+        if st.button("Apply", key="md_std_apply"):
+            try:
+                new = lmmcore.unstandardize(
+                    spec,
+                    design,
+                    d=d_ed["Cohen's d"].to_dict(),
+                    vpc=v_ed["share"].to_dict(),
+                    total_sd=float(total),
+                    seed=seed,
+                )
+            except lmmcore.LmmError as e:
+                show_error(e)
+                return
+            ss["md_fixed_vals"] = dict(new.fixed)
+            ss["md_sd_vals"] = {g: dict(e["sd"]) for g, e in new.random.items()}
+            ss["md_pending_widgets"] = {"md_sigma": float(new.sigma)}  # set before drawn
+            ss["md_gen"] = gen + 1
+            st.rerun()
+
+
 def fit_simulated(spec: lmmcore.ModelSpec, data: pd.DataFrame) -> None:
     """Fit the previewed dataset on a worker process (stoppable)."""
     try:
@@ -424,6 +487,7 @@ def main() -> None:
     if QUERY_NOTES_KEY in ss:
         st.warning(ss.pop(QUERY_NOTES_KEY))
     pending_link()
+    ss.update(ss.pop("md_pending_widgets", {}))
     if "md_pending_start" in ss:
         ss["md_preset"] = ss.pop("md_pending_start")
         ss.pop("md_loaded", None)
@@ -556,6 +620,8 @@ def main() -> None:
         fail(e)
 
     approx_panel(spec, design_json if design is not None else None, seed, pilot)
+    if design is not None:
+        standardized_entry(spec, design, seed)
     ss["spec"], ss["design"] = spec, (design if design is not None else pilot)
     ss["sim_data"], ss["sim_seed"], ss["sim_effects"] = data, seed, effects
     sync_query_params(preset, seed, spec, design)
