@@ -313,6 +313,24 @@ def simulated_rows(design, points, nsim: int, what: str = "This run") -> int:
     return work_budget(rows, what)
 
 
+def compute_point(settings: dict, point, nsim: int, progress, clock) -> tuple:
+    """`power_point` for a run's settings, with progress and a Stop-able clock."""
+    return power_point(
+        settings["spec_json"],
+        settings["design_json"],
+        point,
+        nsim,
+        settings["test"],
+        settings["alpha"],
+        settings["seed"],
+        settings["effects"],
+        settings.get("largest", ()),
+        _pilot=settings.get("pilot"),
+        _progress=_outside_cache(progress),
+        _tick=_outside_cache(heartbeat(clock, "Working; press Stop to cancel")),
+    )
+
+
 def run_curve(settings: dict, bar) -> None:
     """Compute every design point, updating ``bar``; finished points are kept on interrupt."""
     points = settings["points"]
@@ -331,20 +349,7 @@ def run_curve(settings: dict, bar) -> None:
                     text=f"Design point {i + 1} of {n}: {label} ({done}/{total} simulations)",
                 )
 
-            table, w = power_point(
-                settings["spec_json"],
-                settings["design_json"],
-                point,
-                settings["nsim"],
-                settings["test"],
-                settings["alpha"],
-                settings["seed"],
-                settings["effects"],
-                settings.get("largest", ()),
-                _pilot=settings.get("pilot"),
-                _progress=_outside_cache(within),
-                _tick=_outside_cache(heartbeat(clock, "Working; press Stop to cancel")),
-            )
+            table, w = compute_point(settings, point, settings["nsim"], within, clock)
             frames.append(table)
             msgs.extend(w)
         bar.progress(1.0, text="Done")
@@ -789,21 +794,12 @@ def extend_controls(df: pd.DataFrame, run: dict) -> None:
     bar = st.progress(0.0, text=f"{label}: adding {EXTRA_NSIM:,} simulations")
     clock = st.empty()
     try:
-        table, w = power_point(
-            run["spec_json"],
-            run["design_json"],
+        table, w = compute_point(
+            run,
             point,
             current + EXTRA_NSIM,
-            run["test"],
-            run["alpha"],
-            run["seed"],
-            run["effects"],
-            run.get("largest", ()),
-            _pilot=run.get("pilot"),
-            _progress=_outside_cache(
-                lambda done, total: bar.progress(done / total, text=f"{done}/{total}")
-            ),
-            _tick=_outside_cache(heartbeat(clock, "Working; press Stop to cancel")),
+            lambda done, total: bar.progress(done / total, text=f"{done}/{total}"),
+            clock,
         )
     finally:
         bar.empty()
