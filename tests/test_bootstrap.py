@@ -285,36 +285,47 @@ def _reference_optimum(engine, resp, rep, reml, starts):
 
 
 @pytest.mark.parametrize(
-    "case", ["sleepstudy_slope", "sim_crossed_30x20", "sim_crossed_30x20 unbalanced"]
+    "case",
+    [
+        "sleepstudy_slope",
+        "sim_crossed_30x20",
+        "sim_crossed_30x20 unbalanced",
+        "sim_crossed_30x20 unbalanced by-level",
+    ],
 )
 def test_batched_and_single_fits_reach_the_reference_optimum(case):
     """200 simulated datasets: batch refit and one-at-a-time fit within 1e-6 of a
     multi-start reference (no false singular fits). The balanced fixtures run the
-    by-group kernel; with 10% of the rows dropped the crossed design runs the by-level one."""
+    by-group kernel with one group; with 10% of the rows dropped the crossed design has
+    10 groups of subjects (the same counts per condition), and runs once by group and
+    once by level."""
     from lmmcore.fit import fit_structure
 
     fx, df, con = load_case(case.split()[0])
-    if case.endswith("unbalanced"):
+    if "unbalanced" in case:
         df = df.drop(index=np.random.default_rng(1).choice(len(df), len(df) // 10, replace=False))
     res = lmmcore.fit(fx["formula"], df, contrasts=con)
-    assert (res.engine.groups is None) == case.endswith("unbalanced")
+    eng = res.engine
+    if case.endswith("by-level"):
+        eng = lmmcore.engine.Engine(res.structure, group_levels=False)
+    assert (eng.groups is None) == case.endswith("by-level")
+    if eng.groups is not None:
+        assert eng.groups.max() + 1 == (10 if "unbalanced" in case else 1)
     Y = lmmcore.simulate(res, nsim=200, seed=99)
-    batch = refit_batch(res.engine, Y, res.theta, REML=True)
-    resp = res.engine.responses(Y)
+    batch = refit_batch(eng, Y, res.theta, REML=True)
+    resp = eng.responses(Y)
     rng = np.random.default_rng(0)
     worst_batch = worst_single = 0.0
     for i in range(200):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            single = fit_structure(
-                res.structure, engine=res.engine, responses=resp, rep=i, warn=False
-            )
+            single = fit_structure(res.structure, engine=eng, responses=resp, rep=i, warn=False)
         starts = [
             res.structure.theta0,
             res.theta,
             np.abs(res.theta + rng.normal(0, 0.3, res.theta.size)),
         ]
-        ref = _reference_optimum(res.engine, resp, i, True, starts)
+        ref = _reference_optimum(eng, resp, i, True, starts)
         worst_single = max(worst_single, single.objective - ref)
         worst_batch = max(worst_batch, batch.objective[i] - ref)
         assert batch.objective[i] - single.objective < 1e-6

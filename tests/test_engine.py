@@ -35,14 +35,38 @@ def test_kernel_matches_numpy_reference(case, grouped):
 
 def test_balanced_designs_sum_by_group_and_unbalanced_by_level():
     """Levels with identical Z_l'Z_l share their factor: the balanced fixtures have one
-    group, and dropping rows (an unbalanced design) falls back to the per-level kernel."""
+    group. With 10% of the rows dropped, the 30 subjects of the crossed design fall in 10
+    groups (the same counts per condition), still cheaper by group (the streamed
+    products cost about half the per-level updates); with 30% dropped there are 20, and
+    more than half as many groups as levels run by level."""
     for case in ["sleepstudy_slope", "sim_crossed_30x20", "penicillin"]:
         fx, df, con = load_case(case)
         eng = Engine(lmmcore.build_structure(fx["formula"], df, contrasts=con))
         assert eng.groups is not None and eng.groups.max() == 0, case
     fx, df, con = load_case("sim_crossed_30x20")
-    df = df.drop(index=np.random.default_rng(0).choice(len(df), 60, replace=False))
-    assert Engine(lmmcore.build_structure(fx["formula"], df)).groups is None
+    rng = np.random.default_rng(1)
+    some = df.drop(index=rng.choice(len(df), 60, replace=False))
+    eng = Engine(lmmcore.build_structure(fx["formula"], some))
+    assert eng.groups is not None and eng.groups.max() + 1 == 10
+    more = df.drop(index=np.random.default_rng(1).choice(len(df), 180, replace=False))
+    eng = Engine(lmmcore.build_structure(fx["formula"], more))
+    assert np.unique(eng.D1.reshape(eng.L1, -1), axis=0).shape[0] == 20
+    assert eng.groups is None
+
+
+def test_sparse_crossed_design_sums_by_level():
+    """200 subjects each see 40 of 400 items (in the same conditions, so one group per
+    count): the dense by-group products would cost q2^2 = 160,000 per group against
+    each subject's 40 columns, and the per-level kernel is kept."""
+    rng = np.random.default_rng(3)
+    rows = [(a, b) for a in range(200) for b in rng.choice(400, 40, replace=False)]
+    df = pd.DataFrame(rows, columns=["subj", "item"])
+    df["x"] = np.where(df.item % 2 == 0, -0.5, 0.5)
+    df["y"] = rng.normal(size=len(df))
+    df[["subj", "item"]] = df[["subj", "item"]].astype(str)
+    eng = Engine(lmmcore.build_structure("y ~ x + (1 + x | subj) + (1 | item)", df))
+    assert np.unique(eng.D1.reshape(eng.L1, -1), axis=0).shape[0] < eng.L1 / 2
+    assert eng.groups is None
 
 
 @pytest.mark.parametrize(
