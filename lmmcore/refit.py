@@ -158,7 +158,14 @@ DONE = 1e-5
 QUASI_DONE = 1e-5
 #: two full steps running that predict less than this and gain nothing: converged
 FLAT = 1e-7
-COARSE = 1e-2
+#: a quasi-Newton replicate at a bound (or whose step was cut by one) takes full stencils
+#: once its predicted decrease is below this: far from the optimum (a restart from lme4's
+#: start touching a zero variance on the way) BFGS steps on are cheaper
+QUASI_EDGE = 1e-2
+#: quasi-Newton gradients are forward differences with steps this fraction of h, less
+#: the first-order truncation error (h/2) H_ii estimated from the BFGS Hessian: about as
+#: accurate as the second-order stencil's, at d + 1 points instead of 2d + 1
+QUASI_H = 0.1
 #: batches of at least this many replicates with one start and at least QUASI_MIN_D
 #: variance parameters start quasi-Newton, from the mean Hessian of the first
 #: SHARED_H_REPLICATES replicates at the start
@@ -236,19 +243,17 @@ def _newton(
     ``evals`` (R,) counts criterion evaluations.
 
     With ``H0`` (d, d), an approximation of the Hessian shared by all replicates, they
-    start quasi-Newton: gradients by forward differences (first-order, d + 1 points, while
-    the predicted decrease is above COARSE; then second-order, the 2d + 1 axis points of
-    the stencil), the Hessian from H0 and BFGS updates. Once a replicate is close (its
-    predicted decrease below QUASI_DONE), meets a bound or stalls, it takes the full
-    stencil (d (d - 1) / 2 more points); only a full-stencil Newton step ends the
-    iteration, and only full stencils are kept for the degrees of freedom.
+    start quasi-Newton: gradients by forward differences (d + 1 points, see ``QUASI_H``),
+    the Hessian from H0 and BFGS updates. Once a replicate is close (its predicted
+    decrease below QUASI_DONE), meets a bound near the optimum (QUASI_EDGE) or stalls, it
+    takes the full stencil ((d + 1)(d + 2) / 2 points); only a full-stencil Newton step
+    ends the iteration, and only full stencils are kept for the degrees of freedom.
     """
     s = engine.structure
     lower = s.theta_lower
     d = s.n_theta
     diag = lower == 0.0
     offsets = _stencil(d) * h
-    naxis = 2 * d + 1
     R = theta.shape[0]
     theta = np.maximum(theta, lower)
     evals = np.zeros(R, dtype=np.int64) if evals is None else evals
@@ -261,18 +266,14 @@ def _newton(
     Hq = None if H0 is None else np.repeat(H0[None], R, axis=0)
     g_last = np.full((R, d), np.nan)
     th_last = np.full((R, d), np.nan)
-    # far from the optimum (last predicted decrease above COARSE), a quasi-Newton
-    # replicate's gradient is first-order (d + 1 points); nearer, second-order (2d + 1)
-    last_pred = np.full(R, np.inf)
     stalls = np.zeros(R, dtype=np.int64)
-    first = np.vstack([np.zeros(d), np.eye(d)]) * h
+    hq = QUASI_H * h
+    first = np.vstack([np.zeros(d), np.eye(d)]) * hq
     for _ in range(max_iter):
         live = active & ~converged
-        near = last_pred <= COARSE
-        kinds = [  # (replicates, stencil): full; second-order gradient; first-order gradient
+        kinds = [  # (replicates, stencil): full Newton; quasi-Newton gradient
             (np.flatnonzero(live & ~quasi), offsets),
-            (np.flatnonzero(live & quasi & near), offsets[:naxis]),
-            (np.flatnonzero(live & quasi & ~near), first),
+            (np.flatnonzero(live & quasi), first),
         ]
         kinds = [(i, o) for i, o in kinds if i.size]
         if not kinds:
@@ -302,7 +303,8 @@ def _newton(
                     keep["r2"][i] = r2[sl].reshape(n_i, npt)
                     keep["MW"][i] = MW[sl].reshape(n_i, npt, *MW.shape[1:])
             else:
-                g_k = _gradient(fk, d, h) if npt == naxis else (fk[:, 1:] - fk[:, :1]) / h
+                g_k = (fk[:, 1:] - fk[:, :1]) / hq
+                g_k -= 0.5 * hq * np.diagonal(Hq[i], axis1=1, axis2=2)
                 seen = np.isfinite(g_last[i, 0])
                 upd = _bfgs(Hq[i], theta[i] - th_last[i], g_k - g_last[i])
                 Hq[i] = np.where(seen[:, None, None], upd, Hq[i])
@@ -364,9 +366,9 @@ def _newton(
         small |= stalls[idx] >= 2
         small &= ~q  # only a full stencil ends the iteration
         # quasi-Newton replicates close to the optimum, at a bound or stalled go full
-        near = (np.abs(pred) < QUASI_DONE) | at_bound.any(axis=1) | cut | (alpha == 0.0)
+        edge = (at_bound.any(axis=1) | cut) & (np.abs(pred) < QUASI_EDGE)
+        near = (np.abs(pred) < QUASI_DONE) | edge | (alpha == 0.0)
         quasi[idx[q & near]] = False
-        last_pred[idx] = np.abs(pred)
         theta[idx] = new_theta
         fval[idx] = new_f
         converged[idx[small & ~bad]] = True
@@ -465,7 +467,10 @@ def _optimise(engine, resp, reps, starts, REML, max_iter, h, ftol, H0: Any = "ba
             st = np.tile(s.theta0, (edge.size, 1))
         keep2 = _stencil_store(s, edge.size)
         ev2 = np.zeros(edge.size, dtype=np.int64)
-        t2, f2, c2, it2 = _newton(engine, resp, st, reps[edge], REML, max_iter, h, ftol, keep2, ev2)
+        # quasi-Newton again where the batch began so (H0 still approximates the Hessian)
+        t2, f2, c2, it2 = _newton(
+            engine, resp, st, reps[edge], REML, max_iter, h, ftol, keep2, ev2, H0
+        )
         iters[edge] += it2
         evals[edge] += ev2
         better = c2 & (f2 < fval[edge] - 1e-10)
