@@ -20,7 +20,11 @@ rest of log|L|^2, log|R_X|^2 and the penalised residual sum of squares r^2 (see
 Levels of the first block with identical Z_l'Z_l (in a balanced design, all of them) share
 one k x k factor; the engine then sums over these groups of levels with products precomputed
 per design and per response, so that a pair costs the same for 30 or 3,000 subjects
-(``Engine.groups``; ``group_levels=False`` forces the level-by-level kernel).
+(``Engine.groups``; ``group_levels=False`` forces the level-by-level kernel). When,
+besides, the levels meet the one other term in only a few ways (each subject sees the
+items in one of a few counterbalanced arrangements), the dense remainder is a block
+diagonal matrix less a low-rank one and is never formed (``Engine.lowrank``, see
+:mod:`lmmcore.lowrank`; ``low_rank=False`` keeps the dense remainder).
 
 A single fit is this engine with one response column: there is one fitter, not two.
 Designs whose dense remainder would exceed ``MAX_DENSE_BYTES`` are refused up front.
@@ -89,6 +93,9 @@ class Responses:
     #: sums over the group's levels l of z_l z_l', (Z_l'X)' z_l and (Z_l'Z2)' z_l, where
     #: z_l = Z_l'y; shapes (B, g, k1, k1), (B, g, k1, k1, p), (B, g, k1, k1, q2)
     grouped: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    #: for an engine with low-rank groups (see ``Engine.lowrank``): per replicate and
+    #: group, sums of z_l z_l', (Z_l'X)' z_l and z_l (:func:`lmmcore.lowrank.group_sums`)
+    lowrank: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     @property
     def B(self) -> int:
@@ -234,7 +241,7 @@ class Engine:
     more than ``MAX_DENSE_BYTES`` (see :func:`dense_bytes`).
     """
 
-    def __init__(self, structure: ModelStructure, group_levels: bool = True):
+    def __init__(self, structure: ModelStructure, group_levels: bool = True, low_rank: bool = True):
         s = structure
         self.structure = s
         self.n, self.p = s.n, s.p
@@ -286,6 +293,7 @@ class Engine:
         )
         self._kernel_args = self._build_kernel_args()
         self.groups = self._level_groups() if group_levels else None
+        self.lowrank = self._lowrank_groups() if group_levels and low_rank else None
         per_pair = self.L1 * self.k1 * (self.q2 + self.p + 2) * 3 + 3 * self.q2 * self.q2
         self.chunk = max(1, CHUNK_BUDGET // max(per_pair, 1))
 
@@ -357,6 +365,37 @@ class Engine:
         self._grouped_args = tuple(np.ascontiguousarray(a) for a in (Dg, ng, XXg, KXg, Kg))
         return inverse
 
+    def _lowrank_groups(self) -> np.ndarray | None:
+        """Group index of each level of the first block when the levels fall in groups
+        with the same Z_l'Z_l and the same Z_l'Z2, the other random effects are one term
+        and the groups' rows r = groups x k1 are at most half its columns q2 (a pair then
+        costs O(q2 r^2) instead of O(q2^3)); None otherwise.
+        """
+        if len(self.rest) != 1:
+            return None
+        L1, k1, p, ptr = self.L1, self.k1, self.p, self.ptr
+        # a level's key: its Z_l'Z_l and its sparse Z_l'Z2 (columns ascending)
+        seen: dict[bytes, int] = {}
+        inverse = np.empty(L1, dtype=np.int64)
+        for lv in range(L1):
+            nz = slice(ptr[lv], ptr[lv + 1])
+            key = self.D1[lv].tobytes() + self.cols[nz].tobytes() + self.F[nz].tobytes()
+            inverse[lv] = seen.setdefault(key, len(seen))
+            if 2 * len(seen) > L1 or 2 * len(seen) * k1 > self.q2:
+                return None
+        U = len(seen)
+        first = np.array([np.flatnonzero(inverse == u)[0] for u in range(U)])
+        C = self._dense_levels(first)  # (U, k1, q2)
+        ZX = self.Z1tX
+        nu = np.bincount(inverse, minlength=U).astype(float)
+        SX = np.zeros((U, k1, p))
+        np.add.at(SX, inverse, ZX)
+        XX = np.zeros((U, k1, k1, p, p))
+        np.add.at(XX, inverse, np.einsum("lai,lbj->labij", ZX, ZX))
+        args = (self.D1[first], nu, C, SX, XX)
+        self._lowrank_args = tuple(np.ascontiguousarray(a) for a in args)
+        return inverse
+
     def _dense_levels(self, rows: np.ndarray) -> np.ndarray:
         """Z_l'Z2 (len(rows), k1, q2) for the levels ``rows``, densely."""
         counts = self.ptr[rows + 1] - self.ptr[rows]
@@ -420,13 +459,22 @@ class Engine:
         ld, ldrx, r2 = np.empty(M), np.empty(M), np.empty(M)
         MW = np.empty((M, self.p + 1, self.p + 1))
         outs = (ld, ldrx, r2, MW)
+        a = self._kernel_args
+        ZtZ22, Z2tX = a["remainder"]
+        if resp.lowrank is not None:
+            from lmmcore.lowrank import criterion_parts_lowrank
+
+            XtY, Z2tY = resp.by_replicate[1:]
+            criterion_parts_lowrank(
+                thetas, reps, *a["first"], *self._lowrank_args, a["XtX"], XtY, resp.yty,
+                resp.gamma, *resp.lowrank, ZtZ22, Z2tX, Z2tY, *a["rest"], *outs,
+            )  # fmt: skip
+            return ld, ldrx, r2, MW
         if resp.grouped is None:
             self._per_level(thetas, reps, resp, outs, _NO_STORE)
             return ld, ldrx, r2, MW
         from lmmcore.kernels import criterion_parts_grouped
 
-        a = self._kernel_args
-        ZtZ22, Z2tX = a["remainder"]
         XtY, Z2tY = resp.by_replicate[1:]
         criterion_parts_grouped(
             thetas, reps, *a["first"], *self._grouped_args, a["XtX"], XtY, resp.yty,
@@ -464,8 +512,16 @@ class Engine:
         # (L1, k1, B) and (q2, B) views of replicate-major arrays
         Z1tY = np.moveaxis(Z1tY.reshape(B, self.L1, self.k1), 0, 2)
         Z2tY = Z2tY.T
-        grouped = None
-        if self.groups is not None:
+        grouped = lowrank = None
+        if self.lowrank is not None:
+            from lmmcore.lowrank import group_sums
+
+            U, k1 = self._lowrank_args[0].shape[0], self.k1
+            zz, Xz = np.empty((B, U, k1, k1)), np.empty((B, U, k1, k1, self.p))
+            sz = np.empty((B, U, k1))
+            group_sums(Z1tY, self.lowrank, self.Z1tX, zz, Xz, sz)
+            lowrank = (zz, Xz, sz)
+        elif self.groups is not None:
             g, k1 = self._grouped_args[0].shape[0], self.k1
             zz = np.empty((B, g, k1, k1))
             Xz = np.empty((B, g, k1, k1, self.p))
@@ -473,7 +529,7 @@ class Engine:
             a = self._kernel_args["pattern"]
             group_products(Z1tY, self.groups, *a, self.Z1tX, zz, Xz, Fz)
             grouped = (zz, Xz, Fz)
-        return Responses(Z1tY, Z2tY, XtY, yty, Y, gamma, grouped)
+        return Responses(Z1tY, Z2tY, XtY, yty, Y, gamma, grouped, lowrank)
 
     def _lam(self, thetas: np.ndarray, block_index: int) -> np.ndarray:
         b = self.blocks[block_index]

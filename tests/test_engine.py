@@ -11,16 +11,23 @@ import pytest
 import lmmcore
 import lmmcore.engine as engine_mod
 from lmmcore.engine import Engine
+from lmmcore.simulate import child_seeds, draw_responses
 from tests.lme4_fixtures import case_names, load_case
 
 
-@pytest.mark.parametrize("grouped", [True, False], ids=["by-group", "by-level"])
+@pytest.mark.parametrize(
+    "kernel", ["low-rank", "by-group", "by-level"], ids=["low-rank", "by-group", "by-level"]
+)
 @pytest.mark.parametrize("case", case_names())
-def test_kernel_matches_numpy_reference(case, grouped):
+def test_kernel_matches_numpy_reference(case, kernel):
+    """Each compiled kernel (the low-rank one where the design allows it, else the
+    by-group one) against the numpy reference on every fixture."""
     fx, df, con = load_case(case)
     s = lmmcore.build_structure(fx["formula"], df, contrasts=con)
-    eng = Engine(s, group_levels=grouped)
-    if not grouped:
+    eng = Engine(s, group_levels=kernel != "by-level", low_rank=kernel == "low-rank")
+    if kernel != "low-rank":
+        assert eng.lowrank is None
+    if kernel == "by-level":
         assert eng.groups is None
     rng = np.random.default_rng(1)
     Y = s.y[:, None] + rng.normal(0, s.y.std(), (s.n, 5))
@@ -282,3 +289,57 @@ def test_too_big_a_dense_remainder_is_refused_up_front():
     s = lmmcore.build_structure("y ~ 1 + (1 | a) + (1 | b)", df)
     with pytest.raises(lmmcore.DataError, match=r"dense 1\d,\d{3} x 1\d,\d{3} block.*GiB"):
         Engine(s)
+
+
+@pytest.mark.parametrize(("name", "groups"), [("P1", 1), ("P1b", 1), ("P3", 2), ("P2", 4)])
+def test_low_rank_kernel_on_balanced_presets(name, groups):
+    """In the presets every subject sees the items in one of a few arrangements (P3: two
+    age groups, whose item slopes on age differ), so the dense remainder is a block
+    diagonal matrix less one of rank groups x k1, never formed. The low-rank kernel
+    equals the dense by-group kernel, the per-level one and the numpy reference, at the
+    truth, near it, with every variance at zero and with theta scaled by 1e-3 to 100."""
+    p = lmmcore.PRESETS[name]
+    s = p.spec.structure(p.design.conditions(1))
+    low, dense, plain = Engine(s), Engine(s, low_rank=False), Engine(s, group_levels=False)
+    assert low.lowrank is not None and low.lowrank.max() + 1 == groups
+    assert dense.lowrank is None and dense.groups is not None
+    rng = np.random.default_rng(2)
+    theta = p.spec.theta_for(s)
+    seeds = child_seeds(np.random.SeedSequence(4), 0, 4)
+    Y = draw_responses(s, p.spec.beta_for(s), theta, p.spec.sigma, seeds)
+    th = np.abs(theta + rng.normal(0, 0.2, (12, theta.size)))
+    th[0] = theta
+    th[1, s.theta_lower == 0] = 0.0
+    th = np.vstack([th, theta * np.array([1e-3, 0.1, 10.0, 100.0])[:, None]])
+    reps = np.arange(th.shape[0]) % 4
+    got = low.kernel_parts(th, reps, low.responses(Y))
+    assert np.all(np.isfinite(got[0]))
+    # the numpy reference (explicit inverses) only near the truth
+    ref = plain.parts(th[:12], reps[:12], plain.responses(Y))
+    for other in (
+        dense.kernel_parts(th, reps, dense.responses(Y)),
+        plain.kernel_parts(th, reps, plain.responses(Y)),
+    ):
+        for a, b in zip(got, other, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-9 * np.abs(b).max())
+    for a, b in zip(got[:3], ref, strict=True):
+        np.testing.assert_allclose(a[:12], b, rtol=1e-10, atol=1e-8)
+
+
+def test_low_rank_kernel_needs_few_arrangements_and_one_other_term():
+    """P4 (every subject's own items) has as many arrangements as levels, and a third
+    crossed factor makes the remainder more than one term: both keep the dense kernel."""
+    p = lmmcore.PRESETS["P4"]
+    assert Engine(p.spec.structure(p.design.conditions(1))).lowrank is None
+    rng = np.random.default_rng(4)
+    df = pd.DataFrame(
+        [(a, b, c) for a in range(12) for b in range(6) for c in range(3)],
+        columns=["g1", "g2", "g3"],
+    )
+    df["y"] = rng.normal(size=len(df))
+    df[["g1", "g2", "g3"]] = df[["g1", "g2", "g3"]].astype(str)
+    s = lmmcore.build_structure("y ~ 1 + (1 | g1) + (1 | g2) + (1 | g3)", df)
+    eng = Engine(s)
+    assert len(eng.rest) == 2 and eng.groups is not None and eng.lowrank is None
+    s2 = lmmcore.build_structure("y ~ 1 + (1 | g1) + (1 | g2)", df)
+    assert Engine(s2).lowrank is not None
