@@ -181,8 +181,16 @@ def _finish(S, R, MW, lams, lb_off, lb_blk, gam, T, Om, out_MW):
                 s += L[q2 + i, q2 + t] * L[q2 + j, q2 + t]
             out_MW[i, j] = s
             out_MW[j, i] = s
-    # [X y] = [X y_c] [[I, gam], [0, 1]]
-    p = p1 - 1
+    add_gamma(out_MW, gam)
+    last = L[w - 1, w - 1]
+    return True, 2.0 * ld, 2.0 * ldrx, last * last, L
+
+
+@njit(cache=True)
+def add_gamma(out_MW, gam) -> None:
+    """The reduced products of [X y_c] -> those of [X y]: [X y] = [X y_c] [[I, gam], [0, 1]]
+    with y = y_c + X gam (see ``lmmcore.engine.Responses``)."""
+    p = out_MW.shape[0] - 1
     yy = out_MW[p, p]
     for i in range(p):
         s = 0.0
@@ -192,8 +200,22 @@ def _finish(S, R, MW, lams, lb_off, lb_blk, gam, T, Om, out_MW):
         out_MW[i, p] += s
         out_MW[p, i] = out_MW[i, p]
     out_MW[p, p] = yy
-    last = L[w - 1, w - 1]
-    return True, 2.0 * ld, 2.0 * ldrx, last * last, L
+
+
+@njit(cache=True)
+def less_group_products(MW, Mg, XX, Xz, zz) -> None:
+    """MW -= sum over a group's levels of c1_l'c1_l (lower triangle), from the group's
+    M_g and its sums of products of Z_l'X (``XX``) and with z_l = Z_l'y (``Xz``, ``zz``)."""
+    k1 = Mg.shape[0]
+    p = MW.shape[0] - 1
+    for a in range(k1):
+        for b in range(k1):
+            mab = Mg[a, b]
+            for i in range(p):
+                for j in range(i + 1):
+                    MW[i, j] -= mab * XX[a, b, i, j]
+                MW[p, i] -= mab * Xz[a, b, i]
+            MW[p, p] -= mab * zz[a, b]
 
 
 @njit(cache=True)
@@ -505,14 +527,10 @@ def criterion_parts_grouped(
         _start_pair(XtX, XtY, yty, ZtZ22, Z2tX, Z2tY, rep, S, R, MW)
         # MW -= c1'c1, R -= E'c1, S -= E'E, each summed by group
         for g in range(ngrp):
+            less_group_products(MW, Mg[g], XXg[g], Xzg[rep, g], zzg[rep, g])
             for a in range(k1):
                 for b in range(k1):
                     mab = Mg[g, a, b]
-                    for i in range(p):
-                        for j in range(i + 1):
-                            MW[i, j] -= mab * XXg[g, a, b, i, j]
-                        MW[p, i] -= mab * Xzg[rep, g, a, b, i]
-                    MW[p, p] -= mab * zzg[rep, g, a, b]
                     for r in range(q2):
                         for c in range(p):
                             R[r, c] -= mab * KXg[g, a, b, r, c]

@@ -33,7 +33,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from lmmcore.kernels import _chol_inplace, _fill_lams, _level_factor, _nan
+from lmmcore.kernels import (
+    _chol_inplace,
+    _fill_lams,
+    _level_factor,
+    _nan,
+    add_gamma,
+    less_group_products,
+)
 
 
 @njit(cache=True)
@@ -153,15 +160,7 @@ def criterion_parts_lowrank(
             MW[p, i] = XtY[rep, i]
         MW[p, p] = yty[rep]
         for u in range(U):
-            # MW -= sum over the group's levels of c1_l'c1_l (lower triangle)
-            for a in range(k1):
-                for b in range(k1):
-                    mab = Mg[u, a, b]
-                    for i in range(p):
-                        for j in range(i + 1):
-                            MW[i, j] -= mab * XXu[u, a, b, i, j]
-                        MW[p, i] -= mab * Xzu[rep, u, a, b, i]
-                    MW[p, p] -= mab * zzu[rep, u, a, b]
+            less_group_products(MW, Mg[u], XXu[u], Xzu[rep, u], zzu[rep, u])
             # R -= C_u' M_u [sum Z_l'X | sum Z_l'y]
             for a in range(k1):
                 for c in range(p1):
@@ -274,23 +273,7 @@ def criterion_parts_lowrank(
         ldrx = 0.0
         for i in range(p):
             ldrx += np.log(MW[i, i])
-        _add_gamma(out, gamma[rep])
+        add_gamma(out, gamma[rep])
         out_ld[m] = ld
         out_ldrx[m] = 2.0 * ldrx
         out_r2[m] = MW[p, p] * MW[p, p]
-
-
-@njit(cache=True)
-def _add_gamma(out_MW, gam) -> None:
-    """The reduced products of [X y_c] -> those of [X y], y = y_c + X gam (see
-    ``lmmcore.engine.Responses``)."""
-    p = out_MW.shape[0] - 1
-    yy = out_MW[p, p]
-    for i in range(p):
-        s = 0.0
-        for j in range(p):
-            s += out_MW[i, j] * gam[j]
-        yy += gam[i] * (2.0 * out_MW[i, p] + s)
-        out_MW[i, p] += s
-        out_MW[p, i] = out_MW[i, p]
-    out_MW[p, p] = yy

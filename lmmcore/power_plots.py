@@ -45,7 +45,7 @@ def axis_label(dim: str) -> str:
     """The axis title of a varied dimension (pilot grouping columns: 'Number of Subject
     units'; effect values: 'True value of X')."""
     if dim.startswith("effect:"):
-        return f"True value of {dim[len('effect:'):]}"
+        return f"True value of {dim[len('effect:') :]}"
     return _LABELS.get(dim, f"Number of {dim} units")
 
 
