@@ -4,11 +4,11 @@ P1 (DeBruine & Barr 2021) over subjects 20, 40, 60, 80, 100 at ``--nsim`` (defau
 simulations per point, for ``--seeds`` seeds (default 20: seeds 1..20), with common
 draws (the default) and with independent points (``common_draws=False``, the former
 behaviour). Prints per mode: the mean curve, how many of the curves are monotone
-(non-decreasing), the SD over seeds of power(100) - power(60) and the mean share of
-replicates whose decisions differ between those two points and the same SD predicted from
-all the replicates (Var(power(100) - power(60)) = Var of one replicate's difference of
-decisions / nsim, which a share of differing decisions sets), and the ratios of the SDs
-(target: at least 3), with the best ratio nested subsets allow.
+(non-decreasing), the SD over seeds of power(100) - power(60), and the same SD predicted
+from all the replicates (Var(power(100) - power(60)) = Var of one replicate's difference /
+nsim), and the ratios of the SDs (target: at least 3), with the best ratio nested subsets
+allow for the share of rejections. The common-draw runs give two estimators: the share of
+rejections and the conditional Monte-Carlo power (`power_curve`'s default, smooth=True).
 
 Run (about 5 minutes on one core):
     python benchmarks/crn.py [--nsim 1000] [--seeds 20] [--test satterthwaite]
@@ -41,7 +41,7 @@ def main() -> None:
     rows = []
     sds, predicted = {}, {}
     for common in (True, False):
-        curves, disc = [], []
+        runs = []
         t = time.perf_counter()
         for seed in range(1, a.seeds + 1):
             kw = {"nsim": a.nsim, "seed": seed, "test": a.test, "effects": "X_i"}
@@ -49,32 +49,41 @@ def main() -> None:
                 warnings.simplefilter("ignore")
                 # the calls power_curve(..., common_draws=common) makes, keeping the results
                 draws = big if common else None
-                res = {
-                    n: power(p1.spec, big.with_size(subjects=n), draws_from=draws, **kw)
-                    for n in SIZES
-                }
-            curves.append([res[n].table.loc["X_i", "power"] for n in SIZES])
-            d = (res[100].p[:, 0] < 0.05).astype(float) - (res[60].p[:, 0] < 0.05)
-            disc.append(d)
+                runs.append(
+                    {
+                        n: power(p1.spec, big.with_size(subjects=n), draws_from=draws, **kw)
+                        for n in SIZES
+                    }
+                )
         el = time.perf_counter() - t
-        curves = np.array(curves)
-        diff = curves[:, SIZES.index(100)] - curves[:, SIZES.index(60)]
-        monotone = int(np.sum(np.all(np.diff(curves, axis=1) >= 0, axis=1)))
-        sds[common] = float(diff.std(ddof=1))
-        # the same SD from all seeds' replicates: Var(mean of nsim differences)
-        d = np.concatenate(disc)
-        predicted[common] = float(d.std(ddof=1) / np.sqrt(a.nsim))
-        rows.append(
-            [
-                "common draws" if common else "independent",
-                " ".join(f"{v:.3f}" for v in curves.mean(axis=0)),
-                f"{monotone} of {a.seeds}",
-                f"{sds[common]:.4f}",
-                f"{predicted[common]:.4f}",
-                f"{np.mean(d != 0):.3f}",
-                f"{el:.0f} s",
-            ]
-        )
+        # both estimators from the same replicates: the share of rejections and the
+        # conditional Monte-Carlo mean (what power_curve draws, smooth=True)
+        for cmc in (False, True) if common else (False,):
+            mode = ("common draws" if common else "independent") + (
+                ", conditional MC" if cmc else ", share of rejections"
+            )
+            col = "power_cmc" if cmc else "power"
+            curves = np.array([[r[n].table.loc["X_i", col] for n in SIZES] for r in runs])
+
+            def per_rep(r, n, cmc=cmc):
+                return r[n].rej[:, 0] if cmc else (r[n].p[:, 0] < 0.05).astype(float)
+
+            d = np.concatenate([per_rep(r, 100) - per_rep(r, 60) for r in runs])
+            diff = curves[:, SIZES.index(100)] - curves[:, SIZES.index(60)]
+            monotone = int(np.sum(np.all(np.diff(curves, axis=1) >= 0, axis=1)))
+            sds[mode] = float(diff.std(ddof=1))
+            # the same SD from all seeds' replicates: Var(mean of nsim differences)
+            predicted[mode] = float(d.std(ddof=1) / np.sqrt(a.nsim))
+            rows.append(
+                [
+                    mode,
+                    " ".join(f"{v:.3f}" for v in curves.mean(axis=0)),
+                    f"{monotone} of {a.seeds}",
+                    f"{sds[mode]:.4f}",
+                    f"{predicted[mode]:.4f}",
+                    f"{el:.0f} s",
+                ]
+            )
     print_table(
         [
             "mode",
@@ -82,18 +91,26 @@ def main() -> None:
             "monotone",
             "SD of p(100)-p(60) over seeds",
             "the same from the replicates",
-            "discordant share",
-            "time",
+            "time (both estimators)",
         ],
         rows,
     )
+    ref = "independent, share of rejections"
+    for mode in sds:
+        if mode != ref:
+            print(
+                f"SD ratio independent / {mode}: {sds[ref] / sds[mode]:.2f} over the seeds, "
+                f"{predicted[ref] / predicted[mode]:.2f} from all {a.seeds * a.nsim:,} "
+                "replicates (target >= 3)"
+            )
     print(
-        f"SD ratio independent / common draws: {sds[False] / sds[True]:.2f} over the seeds "
-        f"(target >= 3; a ratio of two SDs of {a.seeds} values is uncertain by about "
-        f"{100 / np.sqrt(a.seeds - 1):.0f}%), {predicted[False] / predicted[True]:.2f} from "
-        f"all {a.seeds * a.nsim:,} replicates"
+        f"(a ratio of two SDs of {a.seeds} values is uncertain by about "
+        f"{100 / np.sqrt(a.seeds - 1):.0f}%)"
     )
-    print(f"best ratio nested subsets allow (z test, known variances): {nested_bound():.2f}")
+    print(
+        f"best ratio nested subsets allow for the shares (z test, known variances): "
+        f"{nested_bound():.2f}"
+    )
 
 
 def nested_bound() -> float:

@@ -31,7 +31,14 @@ from lmmcore.errors import (
 from lmmcore.fit import fit
 from lmmcore.formula import parse_formula
 from lmmcore.pilot import extend
-from lmmcore.power import PowerResult, SampleSizeResult, find_sample_size, power, power_curve
+from lmmcore.power import (
+    PowerResult,
+    SampleSizeResult,
+    find_sample_size,
+    power,
+    power_curve,
+    smooth_power_table,
+)
 from lmmcore.presets import PRESETS, Preset
 from lmmcore.result import LMMResult, isSingular
 from lmmcore.simulate import simulate
@@ -53,6 +60,7 @@ __all__ = [
     "find_sample_size",
     "power",
     "power_curve",
+    "smooth_power_table",
     "Covariate",
     "Design",
     "Factor",

@@ -154,7 +154,7 @@ def _load(path: str) -> tuple[Any, Any]:
 
 
 def _power(args: argparse.Namespace) -> int:
-    from lmmcore.power import power, power_curve
+    from lmmcore.power import power, power_curve, smooth_power_table
 
     spec, design = _load(args.spec)
     vary = _vary(args.vary)
@@ -181,7 +181,7 @@ def _power(args: argparse.Namespace) -> int:
             interrupted = bool(table.attrs.get("interrupted"))
         else:
             res = power(spec, design, **kw)
-            table = res.table.reset_index().assign(nsim=res.nsim)
+            table = smooth_power_table(res.table).reset_index().assign(nsim=res.nsim)
             interrupted = res.interrupted
     except LmmError as exc:
         raise _Usage(str(exc)) from None
@@ -193,7 +193,8 @@ def _power(args: argparse.Namespace) -> int:
         print(f"wrote {len(table)} rows to {args.out}")
     else:
         cols = [c for c in ("subjects", "items", "trials") if c in table.columns]
-        cols += ["effect", "quantity", "power", "ci_lower", "ci_upper", "n_valid", "n_failed"]
+        cols += ["effect", "quantity", "power", "ci_lower", "ci_upper", "power_rejections"]
+        cols += ["n_valid", "n_failed"]
         cols += ["nsim"] + (["complete"] if interrupted else [])
         print(table[cols].to_string(index=False))
     if interrupted:

@@ -58,6 +58,7 @@ __all__ = [
     "find_sample_size",
     "power",
     "power_curve",
+    "smooth_power_table",
 ]
 
 TESTS = ("wald", "satterthwaite", "kr", "lrt")
@@ -71,7 +72,7 @@ SINGULAR_WARN_SHARE = 0.2
 #: anticonservative.
 WALD_MIN_LEVELS = 30
 #: Per-replicate arrays of a run, in the order the chunks return them.
-ARRAYS = ("est", "se", "stat", "df", "p", "p_null", "status")
+ARRAYS = ("est", "se", "stat", "df", "p", "p_null", "rej", "rej_null", "status")
 
 
 # ----------------------------------------------------------------------------- problem
@@ -152,9 +153,69 @@ def _run_chunk(problem: _Problem, start: int, stop: int, root: np.random.SeedSeq
         fits = refit_batch(eng, Y, pr.start, REML=reml, H0=_shared_start(pr, eng, root, reml))
         out = _tests(pr, eng, Y, fits, pr.cols, start, root=root)
         out["p_null"] = np.full(out["p"].shape, np.nan)
+        out["rej"] = np.full(out["p"].shape, np.nan)
+        out["rej_null"] = np.full(out["p"].shape, np.nan)
         if pr.null_how:
             _null_p(pr, eng, Y, fits, out, start, root)
+        if pr.test != "lrt":
+            _conditional(pr, Y, out)
     return out
+
+
+def _oracle(pr: _Problem) -> tuple[Engine, np.ndarray, np.ndarray]:
+    """The analysis model's fixed effects by generalised least squares at the true
+    covariance: its engine, the estimator's mean and its variances (see `_conditional`)."""
+    o = dataclasses.replace(pr.sim, X=pr.fit.X, fe_names=pr.fit.fe_names)
+    eng = Engine(o)
+    p = o.p
+    # the estimator is linear in y: its mean is b0(mu + w) - b0(w) for any w (with w the
+    # reduced products are those of a full-rank [X y])
+    w = np.random.default_rng(0).standard_normal(o.n)
+    resp = eng.responses(np.column_stack([pr.sim.X @ pr.beta + w, w]))
+    _, _, _, MW = eng.kernel_parts(np.repeat(pr.theta[None], 2, 0), np.arange(2), resp)
+    A = MW[0, :p, :p]
+    mean = np.linalg.solve(A, MW[0, :p, p] - MW[1, :p, p])
+    var = pr.sigma**2 * np.diag(np.linalg.inv(A))
+    return eng, mean, var
+
+
+def _conditional(pr: _Problem, Y: np.ndarray, out: dict) -> None:
+    """Fill ``out["rej"]`` (and ``out["rej_null"]``): each replicate's probability of
+    rejecting given everything but the oracle estimate (conditional Monte Carlo).
+
+    Write a replicate's estimate as beta-hat = b0 + h, with b0 the generalised least-squares
+    estimate at the true covariance. The REML/ML fit sees the response only through its
+    residual from the fixed effects (the error contrasts), so the variance estimates, the
+    SE, the df and h are functions of the contrasts alone, while b0 ~ N(m, v) is
+    independent of the contrasts (they are uncorrelated and jointly normal). So given the
+    contrasts, t = (b0 + h - b) / se rejects with probability
+    Phi((a - c se) / sqrt(v)) + Phi((-a - c se) / sqrt(v)), a = m + h - b, c the test's
+    critical value. Its average over replicates estimates power without bias, with a
+    smaller variance than the share of rejections (Rao-Blackwell).
+    """
+    cols = list(pr.cols)
+    eng, mean, var = _cached(pr, "oracle", lambda: _oracle(pr))
+    B = Y.shape[1]
+    resp = eng.responses(Y)
+    _, _, _, MW = eng.kernel_parts(np.repeat(pr.theta[None], B, 0), np.arange(B), resp)
+    p = eng.p
+    b0 = np.linalg.solve(MW[:, :p, :p], MW[:, :p, p][:, :, None])[..., 0][:, cols]
+    h = out["est"] - b0
+    crit = _crit(out["df"], pr.alpha, pr.test) * out["se"]
+    sd = np.sqrt(var[cols])
+
+    def prob(a):
+        r = stats.norm.cdf((a - crit) / sd) + stats.norm.cdf((-a - crit) / sd)
+        return np.where(np.isfinite(out["p"]), r, np.nan)
+
+    a = mean[cols] + h
+    out["rej"] = prob(a)
+    out["rej_null"] = np.full(out["p"].shape, np.nan)
+    for c, how in enumerate(pr.null_how):
+        if how == "same":
+            out["rej_null"][:, c] = out["rej"][:, c]
+        elif how == "shift":
+            out["rej_null"][:, c] = prob(a - np.asarray(pr.null_beta))[:, c]
 
 
 def _p_value(stat: np.ndarray, df: np.ndarray, test: str) -> np.ndarray:
@@ -292,7 +353,9 @@ class PowerResult:
     Arrays are (R, p) over the R finished replicates (``replicate`` gives their stream
     index) and the p tested effects (``names``). Failed refits hold NaN. ``p_null`` holds
     each effect's p-value on the same replicate with its true value set to 0 (NaN where
-    the type-I error was not asked for; see `power`).
+    the type-I error was not asked for; see `power`). ``rej`` holds each replicate's
+    conditional probability of rejecting (conditional Monte Carlo; NaN for the LRT) and
+    ``rej_null`` the same for the type-I error.
     """
 
     names: list[str]
@@ -309,6 +372,8 @@ class PowerResult:
     errors: list[str] = field(default_factory=list)
     interrupted: bool = False
     p_null: np.ndarray | None = None
+    rej: np.ndarray | None = None
+    rej_null: np.ndarray | None = None
     _problem: _Problem | None = field(default=None, repr=False)
     _root: np.random.SeedSequence | None = field(default=None, repr=False)
     _next: int = 0
@@ -339,6 +404,7 @@ class PowerResult:
                 "p": self.p.ravel(),
                 "significant": (self.p < self.alpha).ravel(),
                 "p_null": self._p_null.ravel(),
+                "reject_probability": self._rej("rej").ravel(),
                 "status": np.repeat(self.status, k),
             }
         )
@@ -346,6 +412,10 @@ class PowerResult:
     @property
     def _p_null(self) -> np.ndarray:
         return np.full(self.p.shape, np.nan) if self.p_null is None else self.p_null
+
+    def _rej(self, key: str) -> np.ndarray:
+        v = getattr(self, key)
+        return np.full(self.p.shape, np.nan) if v is None else v
 
     @property
     def table(self) -> pd.DataFrame:
@@ -362,6 +432,13 @@ class PowerResult:
         the effect's true value set to 0, with its Clopper-Pearson 95% CI
         ``type1_ci_lower``/``type1_ci_upper`` and ``type1_refits``, the refits it took
         (no extra simulations are drawn; NaN where it was not computed).
+
+        ``power_cmc`` estimates the same power by conditional Monte Carlo: the mean over
+        valid replicates of each one's probability of rejecting given its variance
+        estimates (Wald, Satterthwaite and KR; see `_conditional`). It has the same
+        expectation as ``power`` and a much smaller Monte-Carlo error (``cmc_mcse``, its
+        normal 95% CI ``cmc_ci_lower``/``cmc_ci_upper``); ``type1_cmc`` is the same for the
+        type-I error. `power_curve` and `find_sample_size` use it where it exists.
         """
         rows = []
         refits = self._problem.null_refits if self._problem is not None else ()
@@ -399,6 +476,8 @@ class PowerResult:
                     "n_not_converged": int(((st == "not converged") & valid).sum()),
                     "n_failed": int((~valid).sum()),
                     **self._type1(c, refits[c] if refits else None),
+                    **_cmc(self._rej("rej")[valid, c]),
+                    "type1_cmc": _cmc(self._rej("rej_null")[:, c])["power_cmc"],
                 }
             )
         return pd.DataFrame(rows).set_index("effect")
@@ -460,7 +539,12 @@ class PowerResult:
 
     def _arrays(self) -> dict:
         keys = ("replicate", "est", "se", "stat", "df", "p", "status", "errors")
-        return {**{k: getattr(self, k) for k in keys}, "p_null": self._p_null}
+        return {
+            **{k: getattr(self, k) for k in keys},
+            "p_null": self._p_null,
+            "rej": self._rej("rej"),
+            "rej_null": self._rej("rej_null"),
+        }
 
     def _checked(self) -> PowerResult:
         failed = ~np.isfinite(self.p)
@@ -520,6 +604,50 @@ class PowerResult:
                 LmmWarning,
                 stacklevel=4,
             )
+
+
+def _cmc(rej: np.ndarray) -> dict[str, float]:
+    """Mean, Monte-Carlo SE and normal 95% CI (clipped to [0, 1]) of the replicates'
+    conditional rejection probabilities (NaN ones left out)."""
+    r = rej[np.isfinite(rej)]
+    n = r.size
+    if n == 0:
+        return dict.fromkeys(("power_cmc", "cmc_mcse", "cmc_ci_lower", "cmc_ci_upper"), np.nan)
+    m = float(r.mean())
+    se = float(r.std(ddof=1) / math.sqrt(n)) if n > 1 else np.nan
+    z = stats.norm.ppf(0.975)
+    return {
+        "power_cmc": m,
+        "cmc_mcse": se,
+        "cmc_ci_lower": max(0.0, m - z * se),
+        "cmc_ci_upper": min(1.0, m + z * se),
+    }
+
+
+def smooth_power_table(table: pd.DataFrame) -> pd.DataFrame:
+    """A power table whose ``power``, ``ci_lower``, ``ci_upper`` and ``mcse`` are the
+    conditional Monte-Carlo ones where those exist (column ``estimator``: "conditional"),
+    the share of rejections otherwise ("rejections"); the share of rejections and its CI
+    stay as ``power_rejections``, ``rejections_ci_lower``, ``rejections_ci_upper``.
+
+    Example:
+        >>> t = pd.DataFrame({"power": [0.5], "ci_lower": [0.47], "ci_upper": [0.53],
+        ...                   "mcse": [0.016], "power_cmc": [0.52], "cmc_ci_lower": [0.515],
+        ...                   "cmc_ci_upper": [0.525], "cmc_mcse": [0.0025]})
+        >>> cols = ["power", "ci_lower", "estimator", "power_rejections"]
+        >>> smooth_power_table(t)[cols].values.tolist()
+        [[0.52, 0.515, 'conditional', 0.5]]
+    """
+    t = table.copy()
+    has = t["power_cmc"].notna() & t["cmc_ci_lower"].notna()
+    t["power_rejections"] = t["power"]
+    t["rejections_ci_lower"] = t["ci_lower"]
+    t["rejections_ci_upper"] = t["ci_upper"]
+    for a, b in (("power", "power_cmc"), ("ci_lower", "cmc_ci_lower"),
+                 ("ci_upper", "cmc_ci_upper"), ("mcse", "cmc_mcse")):  # fmt: skip
+        t[a] = t[a].where(~has, t[b])
+    t["estimator"] = np.where(has, "conditional", "rejections")
+    return t
 
 
 def _runs(idx: np.ndarray) -> list[tuple[int, int]]:
@@ -936,6 +1064,8 @@ def _result(res, names, truth, test, alpha, problem, sims, nsim, opts) -> PowerR
         res["errors"],
         res["interrupted"],
         p_null=res["p_null"],
+        rej=res["rej"],
+        rej_null=res["rej_null"],
         _problem=problem,
         _root=sims,
         _next=nsim,
@@ -1051,6 +1181,7 @@ def power_curve(
     vary: Mapping[str, Sequence[Any]],
     *,
     common_draws: bool = True,
+    smooth: bool = True,
     **kwargs: Any,
 ) -> pd.DataFrame:
     """Power over a grid of design sizes or true values: a tidy frame, one row per point
@@ -1070,6 +1201,13 @@ def power_curve(
     curve is smooth (P1, subjects 20-100, nsim=1000: the SD of power(100) - power(60) is
     2.5x smaller, about the most nested subsets allow there, and 37 of 40 seeds gave a
     monotone curve against 15 of 40; `benchmarks/crn.py`).
+
+    Conditional Monte Carlo (``smooth=True``, the default): each point's ``power`` and CI
+    are `PowerResult.table`'s ``power_cmc`` ones where the test allows (Wald,
+    Satterthwaite, KR; see `smooth_power_table`), an estimate of the same power with a
+    far smaller Monte-Carlo error; with common draws the SD of power(100) - power(60)
+    above falls by a further factor of about XX. The share of rejections stays as
+    ``power_rejections``. ``smooth=False`` gives the share of rejections everywhere.
     Each point is still an exact simulation of its own design (its own conditions,
     covariates and missing rows, as `power` builds them), and its Monte-Carlo CI is
     valid on its own; what is correlated is the error of neighbouring points, so the
@@ -1105,8 +1243,9 @@ def power_curve(
         >>> df[["subjects", "effect", "n_valid"]].values.tolist()
         [[4, 'REPETITION', 5], [8, 'REPETITION', 5]]
     """
-    if not isinstance(common_draws, bool):
-        raise PowerError(f"common_draws must be True or False, got {common_draws!r}.")
+    for name, v in (("common_draws", common_draws), ("smooth", smooth)):
+        if not isinstance(v, bool):
+            raise PowerError(f"{name} must be True or False, got {v!r}.")
     dims, points = _grid(spec, design, vary)
     sizes = {d: max(values[i] for values, _, _ in points) for i, d in enumerate(dims)}
     sizes = {d: v for d, v in sizes.items() if not d.startswith(EFFECT_DIM)}
@@ -1116,7 +1255,7 @@ def power_curve(
     interrupted = False
     for values, spec_i, design_i in points:
         res = power(spec_i, design_i, draws_from=big, **kwargs)
-        t = res.table.reset_index()
+        t = (smooth_power_table(res.table) if smooth else res.table).reset_index()
         for dim, v in reversed(list(zip(dims, values, strict=True))):
             t.insert(0, dim, v)
         t["nsim"] = res.nsim
@@ -1148,6 +1287,7 @@ def find_sample_size(
     lower: int = 4,
     upper: int = 200,
     step: int | None = None,
+    smooth: bool = True,
     **kwargs: Any,
 ) -> SampleSizeResult:
     """Smallest size whose power CI lower bound exceeds ``target``, by bisection.
@@ -1157,7 +1297,9 @@ def find_sample_size(
     ``upper`` is tried first, and if even it does not reach the target the result says
     so (e.g. P1 with few items: adding subjects cannot make up for them). Power is
     assumed to increase with size; every size uses the same ``seed`` and the draws of the
-    largest size (common random numbers, as in `power_curve`), which makes that so.
+    largest size (common random numbers, as in `power_curve`), which makes that so. Power
+    and its CI are the conditional Monte-Carlo ones (``smooth=True``, as in
+    `power_curve`) where the test allows.
 
     Example:
         >>> from lmmcore import PRESETS
@@ -1197,7 +1339,7 @@ def find_sample_size(
         n = candidates[i]
         d = _resize(design, {dimension: n})
         t = power(spec, d, effects=[effect], draws_from=largest, **kwargs).table
-        r = t.loc[effect]
+        r = (smooth_power_table(t) if smooth else t).loc[effect]
         rows[n] = {dimension: n, **r[["power", "ci_lower", "ci_upper", "n_valid"]].to_dict()}
         return bool(r["ci_lower"] > target)
 

@@ -312,9 +312,11 @@ def disagreements(sim: pd.DataFrame, approx: pd.DataFrame, dims: Sequence[str]) 
 DIAGNOSTIC_COLUMNS = {
     "quantity": "Quantity",
     "true_value": "True value",
-    "power": "Rejection rate",
+    "power": "Power",
     "ci_lower": "95% CI low",
     "ci_upper": "95% CI high",
+    "estimator": "Estimator",
+    "power_rejections": "Share significant",
     "type1_error": "Type I error (effect set to 0)",
     "type1_ci_upper": "Type I 95% CI high",
     "mcse": "MC SE",
@@ -334,7 +336,9 @@ def diagnostics_table(df: pd.DataFrame, dims: Sequence[str]) -> pd.DataFrame:
     """One row per design point and effect, with readable column names.
 
     ``quantity`` is "type I error" for zero effects (their rejection rate should be near
-    alpha) and "power" otherwise; coverage should be near 1 - alpha.
+    alpha) and "power" otherwise; coverage should be near 1 - alpha. Power is the
+    conditional Monte-Carlo estimate where ``estimator`` says so (`smooth_power_table`),
+    beside the share of significant simulations.
     """
     cols = [*dims, "effect", *(c for c in DIAGNOSTIC_COLUMNS if c in df.columns)]
     out = df[cols].rename(columns={"effect": "Effect", **DIAGNOSTIC_COLUMNS})

@@ -122,6 +122,26 @@ def test_common_draws_cut_the_variance_of_differences_between_points():
     assert out[True][1] > 0.95 and abs(out[False][1]) < 0.3, out
 
 
+def test_conditional_estimates_with_common_draws_cut_it_tenfold():
+    """The same two points: the SD of one replicate's contribution to power(100) -
+    power(60) (that of the difference over seeds times sqrt(nsim)) from the conditional
+    rejection probabilities with common draws, against the independent 0/1 decisions of
+    the former curves: at least 10x smaller (`benchmarks/crn.py` measures it over seeds)."""
+    p1 = PRESETS["P1"]
+    big = p1.design.with_size(items=20)
+    small = big.with_size(subjects=60)
+    kw = {"nsim": 200, "seed": 2, "test": "satterthwaite", "effects": "X_i"}
+    shared = [power(p1.spec, d, draws_from=big, **kw) for d in (big, small)]
+    alone = [power(p1.spec, d, **kw) for d in (big, small)]
+    sd_cmc = np.std(shared[0].rej[:, 0] - shared[1].rej[:, 0], ddof=1)
+    sd_alone = np.std((alone[0].p[:, 0] < 0.05) * 1.0 - (alone[1].p[:, 0] < 0.05), ddof=1)
+    assert sd_alone >= 10 * sd_cmc, (sd_alone, sd_cmc)
+    # both estimate the same power at each point
+    for r in shared:
+        t = r.table.loc["X_i"]
+        assert abs(t["power"] - t["power_cmc"]) < 4 * t["mcse"]
+
+
 def test_curves_are_the_same_on_every_backend_and_chunking():
     spec = small_spec()
     d = Design(8, 6, [Factor("x", ["a", "b"])], missing=0.1)
@@ -142,7 +162,8 @@ def test_curves_are_the_same_on_every_backend_and_chunking():
     pd.testing.assert_frame_equal(local, again)
     # a point is power() of that design with the largest design's draws
     point = power(spec, d.with_size(subjects=4, items=6), draws_from=d, **kw).table
-    assert local.iloc[1]["power"] == point.loc["x", "power"]
+    assert local.iloc[1]["power_rejections"] == point.loc["x", "power"]
+    assert local.iloc[1]["power"] == point.loc["x", "power_cmc"]
     assert local.iloc[1]["mean_estimate"] == point.loc["x", "mean_estimate"]
     independent = power_curve(spec, d, vary, common_draws=False, **kw)
     assert not np.allclose(local["mean_estimate"], independent["mean_estimate"])
@@ -159,7 +180,8 @@ def test_effect_values_share_every_draw():
     np.testing.assert_allclose(curve["bias"], curve["bias"].iloc[0], atol=1e-6)
     assert curve["power"].is_monotonic_increasing
     # the type-I column is the same test at 0 on the same draws, whatever the value
-    np.testing.assert_allclose(curve["type1_error"], curve["power"].iloc[0])
+    np.testing.assert_allclose(curve["type1_error"], curve["power_rejections"].iloc[0])
+    np.testing.assert_allclose(curve["type1_cmc"], curve["power"].iloc[0], atol=1e-6)
 
 
 def test_bad_draws_from_is_refused():

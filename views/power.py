@@ -223,7 +223,7 @@ def power_point(
             backend=PoolBackend(_tick),
             progress=_progress,
         )
-    table = res.table.reset_index()
+    table = lmmcore.smooth_power_table(res.table).reset_index()
     for dim, value in reversed(point):
         table.insert(0, dim, value)
     table["nsim"] = res.nsim
@@ -608,10 +608,13 @@ def show_results(
         st.plotly_chart(fig, key="power_curve_chart")
         explain(
             "power curve",
-            "Each point is the share of simulated studies in which the effect was "
-            "significant. The shaded band is its 95% Monte-Carlo confidence interval: with "
-            "more simulations it gets narrower. The thin dotted lines are the approximation; "
-            "the dashed line is the target power.",
+            "Each point is the power estimated from the simulated studies: the average over "
+            "them of the chance that the test is significant given each study's variance "
+            "estimates (conditional Monte Carlo). It estimates the same power as the share "
+            "of significant studies (in the table below) with a much smaller Monte-Carlo "
+            "error. The shaded band is its 95% Monte-Carlo confidence interval: with more "
+            "simulations it gets narrower. The thin dotted lines are the approximation; the "
+            "dashed line is the target power.",
         )
         if approx is not None:
             off = disagreements(df, approx, dims)
@@ -642,8 +645,10 @@ def show_results(
     st.dataframe(diagnostics_table(df, dims), hide_index=True, key="power_diagnostics")
     explain(
         "diagnostics",
-        "**MC SE** is the Monte-Carlo standard error of the rejection rate: the power value "
-        "is uncertain by about ±2 MC SE. For a zero true effect the rejection rate is the "
+        "**MC SE** is the Monte-Carlo standard error of the power: the power value is "
+        "uncertain by about ±2 MC SE. **Share significant** is the plain share of simulated "
+        "studies with p < alpha (what simr reports); it estimates the same power, less "
+        "precisely. For a zero true effect the power is the "
         "**type I error**, which should be close to alpha; beside every power, the **type I "
         "error** column is the same test on the same simulated studies with that effect set "
         "to 0 (no extra simulations: the null data are the same draws minus the effect). "
