@@ -256,7 +256,12 @@ def _run_chunk(
             u=result.solution.u if use_u else None,
         )
         fits = refit_batch(
-            result.engine, Y, result.theta, REML=result.REML, H0=_shared_start(result, ss)
+            result.engine,
+            Y,
+            result.theta,
+            REML=result.REML,
+            H0=_shared_start(result, ss),
+            stencil=False,  # no degrees of freedom from the refits' stencils
         )
     status = fits.status.copy()
     if statistic is None:

@@ -174,6 +174,14 @@ QUASI_MIN_R = 16
 START_SCALES = np.array([0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0])
 QUASI_MIN_D = 4
 SHARED_H_REPLICATES = 8
+#: without a stencil to keep (``stencil=False``), a quasi-Newton replicate inside the
+#: bounds ends when its full step predicts less decrease than this and gains about that
+QUASI_STOP = 1e-8
+#: ... for at most this many steps once they predict less than QUASI_DONE
+QUASI_TAIL = 3
+#: a diagonal element of Lambda below SNAP[0] that SNAP[1] steps running shrank by a
+#: fifth or more is tried at zero (see :func:`_snap`)
+SNAP = (0.1, 2)
 #: below this predicted decrease a replicate whose full Newton step fails is at its
 #: optimum already (the failure is rounding noise): no shorter steps are tried
 TINY = 1e-9
@@ -224,6 +232,30 @@ def _line_search(engine, resp, reps, REML, th, step, f0, lower, todo, pred, eval
     return new_theta, new_f, alpha
 
 
+def _snap(engine, resp, reps, REML, th, new_theta, new_f, creep, idx, diag, evals) -> None:
+    """Try variances creeping towards zero at zero (in place; see ``SNAP``).
+
+    Where the optimum is on the boundary the criterion flattens towards it (it sees a
+    diagonal element of Lambda through its square), and Newton steps shrink that element
+    by a constant factor each time: linear convergence over many steps. After ``SNAP[1]``
+    steps running that shrank a diagonal element below ``SNAP[0]`` by a fifth or more,
+    the point with those elements at zero is evaluated and kept if it is lower.
+    """
+    shrunk = diag[None, :] & (new_theta > 0) & (new_theta < SNAP[0]) & (new_theta < 0.8 * th)
+    creep[idx] = np.where(shrunk, creep[idx] + 1, 0)
+    at = creep[idx] >= SNAP[1]
+    rows = np.flatnonzero(at.any(axis=1) & np.isfinite(new_f))
+    if rows.size == 0:
+        return
+    trial = np.where(at[rows], 0.0, new_theta[rows])
+    ft = engine.criterion(trial, reps[rows], resp, REML)
+    evals[idx[rows]] += 1
+    better = ft < new_f[rows]
+    new_theta[rows[better]] = trial[better]
+    new_f[rows[better]] = ft[better]
+    creep[idx[rows]] = 0
+
+
 def _newton(
     engine: Engine,
     resp,
@@ -236,6 +268,7 @@ def _newton(
     keep: dict | None = None,
     evals: np.ndarray | None = None,
     H0: np.ndarray | None = None,
+    stencil: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Lockstep projected Newton from ``theta`` (R, d) for replicates ``reps`` (R,).
 
@@ -243,11 +276,15 @@ def _newton(
     ``evals`` (R,) counts criterion evaluations.
 
     With ``H0`` (d, d), an approximation of the Hessian shared by all replicates, they
-    start quasi-Newton: gradients by forward differences (d + 1 points, see ``QUASI_H``),
+    start quasi-Newton: gradients by forward differences (d points besides theta, see
+    ``QUASI_H``),
     the Hessian from H0 and BFGS updates. Once a replicate is close (its predicted
     decrease below QUASI_DONE), meets a bound near the optimum (QUASI_EDGE) or stalls, it
     takes the full stencil ((d + 1)(d + 2) / 2 points); only a full-stencil Newton step
     ends the iteration, and only full stencils are kept for the degrees of freedom.
+    Without ``stencil`` (no degrees of freedom wanted), a quasi-Newton replicate inside
+    the bounds also ends on its own step, once that predicts less than QUASI_STOP and
+    gains no more than predicted; replicates at a bound still go full.
     """
     s = engine.structure
     lower = s.theta_lower
@@ -267,8 +304,12 @@ def _newton(
     g_last = np.full((R, d), np.nan)
     th_last = np.full((R, d), np.nan)
     stalls = np.zeros(R, dtype=np.int64)
+    tail = np.zeros(R, dtype=np.int64)  # quasi-Newton steps predicting < QUASI_DONE
+    creep = np.zeros((R, d), dtype=np.int64)  # steps running that shrank a variance
     hq = QUASI_H * h
-    first = np.vstack([np.zeros(d), np.eye(d)]) * hq
+    # the quasi-Newton gradient's points besides theta itself, where f is known already
+    # (from the start or the last line search)
+    first = np.eye(d) * hq
     for _ in range(max_iter):
         live = active & ~converged
         kinds = [  # (replicates, stencil): full Newton; quasi-Newton gradient
@@ -303,7 +344,7 @@ def _newton(
                     keep["r2"][i] = r2[sl].reshape(n_i, npt)
                     keep["MW"][i] = MW[sl].reshape(n_i, npt, *MW.shape[1:])
             else:
-                g_k = (fk[:, 1:] - fk[:, :1]) / hq
+                g_k = (fk - fval[i][:, None]) / hq
                 g_k -= 0.5 * hq * np.diagonal(Hq[i], axis1=1, axis2=2)
                 seen = np.isfinite(g_last[i, 0])
                 upd = _bfgs(Hq[i], theta[i] - th_last[i], g_k - g_last[i])
@@ -342,6 +383,7 @@ def _newton(
             engine, resp, reps[idx], REML, th, step, fval[idx], lower, ~bad, pred, ev
         )
         evals[idx] += ev
+        _snap(engine, resp, reps[idx], REML, th, new_theta, new_f, creep, idx, diag, evals)
         moved = np.abs(new_theta - theta[idx]).max(axis=1)
         decrease = fval[idx] - new_f
         pg = np.where(free, g, 0.0)
@@ -364,10 +406,19 @@ def _newton(
         flat = (alpha == 1.0) & (np.abs(pred) < FLAT) & (decrease <= noise) & ~kick.any(axis=1)
         stalls[idx] = np.where(flat & ~q, stalls[idx] + 1, 0)
         small |= stalls[idx] >= 2
-        small &= ~q  # only a full stencil ends the iteration
+        # only a full stencil ends the iteration, unless none is wanted: then a BFGS step
+        # inside the bounds that predicts a tiny decrease, and gets no more, does
+        inside = ~shifted & ~capped & ~cut & ~at_bound.any(axis=1) & ~kick.any(axis=1)
+        done_q = (alpha == 1.0) & (np.abs(pred) < QUASI_STOP) & agree & inside
+        small &= ~q | (done_q & (not stencil))
         # quasi-Newton replicates close to the optimum, at a bound or stalled go full
         edge = (at_bound.any(axis=1) | cut) & (np.abs(pred) < QUASI_EDGE)
-        near = (np.abs(pred) < QUASI_DONE) | edge | (alpha == 0.0)
+        close = np.abs(pred) < QUASI_DONE
+        tail[idx] = np.where(q & close, tail[idx] + 1, tail[idx])
+        # without a stencil to keep, BFGS goes on close to the optimum for a few steps,
+        # once it has had at least d updates (in fewer its Hessian is still rough)
+        lean = (not stencil) & (iters[idx] > d) & (tail[idx] <= QUASI_TAIL)
+        near = (close & ~lean) | edge | (alpha == 0.0)
         quasi[idx[q & near]] = False
         theta[idx] = new_theta
         fval[idx] = new_f
@@ -426,7 +477,9 @@ class _Optimised:
     keep: dict
 
 
-def _optimise(engine, resp, reps, starts, REML, max_iter, h, ftol, H0: Any = "batch") -> _Optimised:
+def _optimise(
+    engine, resp, reps, starts, REML, max_iter, h, ftol, H0: Any = "batch", stencil: bool = True
+) -> _Optimised:
     """Newton from ``starts`` (R, d) for replicates ``reps``, then the boundary restarts,
     then BOBYQA for whatever Newton did not settle: every replicate ends at the optimum a
     careful one-at-a-time fit finds."""
@@ -449,7 +502,7 @@ def _optimise(engine, resp, reps, starts, REML, max_iter, h, ftol, H0: Any = "ba
     else:
         H0 = None
     theta, fval, converged, iters = _newton(
-        engine, resp, starts.copy(), reps, REML, max_iter, h, ftol, keep, evals, H0
+        engine, resp, starts.copy(), reps, REML, max_iter, h, ftol, keep, evals, H0, stencil
     )
     # Replicates that ended on the boundary may sit in the wrong one of several boundary
     # optima: Newton again from the other side of the column-sign symmetry of each column
@@ -469,7 +522,7 @@ def _optimise(engine, resp, reps, starts, REML, max_iter, h, ftol, H0: Any = "ba
         ev2 = np.zeros(edge.size, dtype=np.int64)
         # quasi-Newton again where the batch began so (H0 still approximates the Hessian)
         t2, f2, c2, it2 = _newton(
-            engine, resp, st, reps[edge], REML, max_iter, h, ftol, keep2, ev2, H0
+            engine, resp, st, reps[edge], REML, max_iter, h, ftol, keep2, ev2, H0, stencil
         )
         iters[edge] += it2
         evals[edge] += ev2
@@ -562,13 +615,16 @@ def refit_batch(
     h: float = 1e-4,
     ftol: float = 1e-10,
     H0: Any = "batch",
+    stencil: bool = True,
 ) -> BatchFit:
     """Fit the model to every column of Y (n, B), starting each from ``start``.
 
     ``H0``: the quasi-Newton start shared by the replicates: ``"batch"`` (estimated from
     this batch's first replicates), None (full Newton), or a (d, d) matrix from
     `shared_hessian`. Simulations pass one matrix made from fixed replicate streams, so a
-    replicate's numbers do not depend on the chunk it is refitted in.
+    replicate's numbers do not depend on the chunk it is refitted in. ``stencil=False``
+    (no Satterthwaite df from the result's stencil wanted) lets quasi-Newton replicates
+    end without a last full stencil: fewer evaluations, the same optimum.
     """
     s = engine.structure
     Y = np.asarray(Y, dtype=float)
@@ -577,7 +633,7 @@ def refit_batch(
     B = Y.shape[1]
     resp = engine.responses(Y)
     starts = np.tile(np.asarray(start, dtype=float), (B, 1))
-    o = _optimise(engine, resp, np.arange(B), starts, REML, max_iter, h, ftol, H0)
+    o = _optimise(engine, resp, np.arange(B), starts, REML, max_iter, h, ftol, H0, stencil)
     p = s.p
     MW = o.keep["MW"]
     Wd = np.full(MW.shape[:2] + (p,), np.nan)

@@ -313,9 +313,11 @@ def test_batched_and_single_fits_reach_the_reference_optimum(case):
         assert eng.groups.max() + 1 == (10 if "unbalanced" in case else 1)
     Y = lmmcore.simulate(res, nsim=200, seed=99)
     batch = refit_batch(eng, Y, res.theta, REML=True)
+    # as bootMer refits: quasi-Newton replicates may end without a last full stencil
+    lean = refit_batch(eng, Y, res.theta, REML=True, stencil=False)
     resp = eng.responses(Y)
     rng = np.random.default_rng(0)
-    worst_batch = worst_single = 0.0
+    worst_batch = worst_single = worst_lean = 0.0
     for i in range(200):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -328,9 +330,11 @@ def test_batched_and_single_fits_reach_the_reference_optimum(case):
         ref = _reference_optimum(eng, resp, i, True, starts)
         worst_single = max(worst_single, single.objective - ref)
         worst_batch = max(worst_batch, batch.objective[i] - ref)
+        worst_lean = max(worst_lean, lean.objective[i] - ref)
         assert batch.objective[i] - single.objective < 1e-6
     assert worst_single < 1e-6
     assert worst_batch < 1e-6
+    assert worst_lean < 1e-6
 
 
 def test_single_fit_leaves_a_false_edge_across_the_column_sign():
@@ -425,6 +429,9 @@ def test_quasi_newton_refits_reach_the_reference_optimum(case, monkeypatch):
     reps = np.arange(Y.shape[1])
     starts = np.tile(start, (reps.size, 1))
     quasi = refit_mod._optimise(eng, resp, reps, starts, True, 40, 1e-4, 1e-10)
+    lean = refit_mod._optimise(eng, resp, reps, starts, True, 40, 1e-4, 1e-10, stencil=False)
+    # (ending on BFGS steps pays where they converge fast: few parameters, see below)
+    assert lean.evals.sum() <= 1.05 * quasi.evals.sum()
     monkeypatch.setattr(refit_mod, "QUASI_MIN_R", 10**9)  # Newton throughout
     newton = refit_mod._optimise(eng, resp, reps, starts, True, 40, 1e-4, 1e-10)
     assert quasi.evals.sum() < 0.8 * newton.evals.sum()
@@ -435,6 +442,7 @@ def test_quasi_newton_refits_reach_the_reference_optimum(case, monkeypatch):
         jitter = np.abs(start + rng.normal(0, 0.2, start.size))
         ref = _reference_optimum(eng, resp, i, True, [theta0, start, jitter])
         assert quasi.fval[i] - ref < 1e-6, i
+        assert lean.fval[i] - ref < 1e-6, i
         assert abs(quasi.fval[i] - newton.fval[i]) < 1e-6, i
 
 
@@ -467,3 +475,32 @@ def test_quasi_newton_refits_do_not_depend_on_the_chunking():
     c = lmmcore.bootMer(res, B=40, seed=3, chunk_size=1)
     np.testing.assert_array_equal(a.estimates, b.estimates)
     np.testing.assert_array_equal(a.estimates, c.estimates)
+
+
+def test_variances_creeping_to_zero_are_tried_at_zero(monkeypatch):
+    """Where a refit's optimum has the slope SD at zero, Newton steps used to shrink it by
+    a quarter at a time (the criterion flattens towards the bound). Trying the bound after
+    two such steps reaches the same optima in fewer evaluations (5% fewer here)."""
+    import lmmcore.refit as refit_mod
+
+    fx, df, con = load_case("sim_crossed_30x20")
+    df = df.drop(index=np.random.default_rng(1).choice(len(df), len(df) // 10, replace=False))
+    res = lmmcore.fit(fx["formula"], df, contrasts=con)
+    Y = lmmcore.simulate(res, nsim=200, seed=3)
+    eng = res.engine
+    resp = eng.responses(Y)
+    reps = np.arange(200)
+    starts = np.tile(res.theta, (200, 1))
+    snap = refit_mod._optimise(eng, resp, reps, starts, True, 40, 1e-4, 1e-10)
+    monkeypatch.setattr(refit_mod, "SNAP", (0.1, 10**9))
+    creep = refit_mod._optimise(eng, resp, reps, starts, True, 40, 1e-4, 1e-10)
+    singular = np.any(snap.theta[:, eng.structure.theta_lower == 0] < 1e-4, axis=1)
+    assert singular.sum() >= 5
+    # (most of their cost is the boundary restarts, which the snap does not change)
+    assert snap.evals[singular].sum() < 0.97 * creep.evals[singular].sum()
+    np.testing.assert_allclose(snap.fval, creep.fval, atol=1e-7)
+    # bootMer's refits keep no stencil: with 4 parameters BFGS steps end them sooner
+    monkeypatch.undo()
+    lean = refit_mod._optimise(eng, resp, reps, starts, True, 40, 1e-4, 1e-10, stencil=False)
+    assert lean.evals.sum() < 0.95 * snap.evals.sum()
+    np.testing.assert_allclose(lean.fval, snap.fval, atol=1e-7)
