@@ -8,8 +8,9 @@
    sigma, theta; plus one row with a ``fixef`` callable as statistic) vs lme4
    ``bootMer(m, fixef, nsim=200, seed=1, parallel="no")`` on (a) sleepstudy and (b) the crossed
    30x20 fixture; ms per replicate (median over repeats), speedup = lme4 / lmmcore, targets.
-   Both fixtures are balanced (lmmcore sums over groups of identical levels); one more row
-   drops 10% of (b)'s rows at random, which makes lmmcore sum level by level.
+   Both fixtures are balanced (lmmcore sums over one group of identical levels); one more
+   row drops 10% of (b)'s rows at random, which leaves 10 groups of subjects with the same
+   Z_l'Z_l (the engine's cost model still sums by group there).
 2. Agreement: bootstrap mean / SD of the fixed effects vs lme4 (this run and timing.json).
 3. Scaling: (b)-shaped designs simulated here (100 subjects x 20 items, 100 x 100).
 4. Memory: peak traced memory and max-RSS growth at B = 1000, 5000 and 20000 (fresh process
@@ -166,8 +167,8 @@ def main() -> None:
         print("lmmcore column skipped: lmmcore.bootMer is not in this checkout")
 
     loaded = {label: load_fixture(case) for label, case, *_ in CASES}
-    # (b) with 10% of its rows dropped: no two subjects share Z_l'Z_l, so lmmcore runs
-    # its per-level kernel (the balanced fixtures run the by-group one)
+    # (b) with 10% of its rows dropped: its subjects fall into 10 groups of identical
+    # Z_l'Z_l (the balanced fixtures into one), still summed by group
     df_b, _, factors_b, fx_b = loaded["b crossed_30x20"]
     drop = np.random.default_rng(1).choice(len(df_b), len(df_b) // 10, replace=False)
     unbalanced = df_b.drop(index=drop)
@@ -203,7 +204,7 @@ def main() -> None:
                     f">={target_x:.0f}x: {check(speedup, target_x, False)}",
                 ]
             )
-        if have_boot:  # the unbalanced design (per-level kernel): no target, for the record
+        if have_boot:  # the unbalanced design: no target here, for the record (see scale.py)
             df, _, _, fx = loaded[UNBALANCED]
             res = lmmcore.fit(fx["formula"], df)
             py_ms, _ = boot_ms_per_rep(res, args.B, args.repeats)

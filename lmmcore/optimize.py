@@ -107,6 +107,26 @@ def flip_edge_columns(
     return out
 
 
+def has_mirror_image(
+    theta: np.ndarray, columns: Sequence[tuple[int, np.ndarray]], edge: float
+) -> np.ndarray:
+    """Where :func:`flip_edge_columns` gives another point (..., bool): some column with
+    its diagonal at most ``edge`` has a nonzero element below it. (A zero-diagonal column
+    with nothing below, such as a block's last, is all zero: its sign flip is itself.)
+
+    Example:
+        >>> cols = [(0, np.array([1])), (2, np.array([], dtype=int))]
+        >>> has_mirror_image(np.array([[0.0, 0.3, 1.0], [1.0, 0.3, 0.0]]), cols, 1e-4)
+        array([ True, False])
+    """
+    theta = np.asarray(theta, dtype=float)
+    out = np.zeros(theta.shape[:-1], dtype=bool)
+    for diag, below in columns:
+        if below.size:
+            out |= (theta[..., diag] <= edge) & np.any(theta[..., below] != 0.0, axis=-1)
+    return out
+
+
 def minimize_theta(
     fun: Callable[[np.ndarray], float],
     theta0: np.ndarray,

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from lmmcore.engine import Engine
-from lmmcore.optimize import OptSummary, flip_edge_columns, minimize_theta
+from lmmcore.optimize import OptSummary, flip_edge_columns, has_mirror_image, minimize_theta
 
 SINGULAR_TOL = 1e-4
 STATUSES = ("ok", "singular", "not converged", "failed")
@@ -510,6 +510,8 @@ def _optimise(
     # still on it, from lme4's start (where a single fit begins)
     for restart in ("flip", "theta0"):
         edge = np.flatnonzero(converged & np.any(theta[:, diag] <= SINGULAR_TOL, axis=1))
+        if restart == "flip":  # only where the flip is another point
+            edge = edge[has_mirror_image(theta[edge], s.theta_columns, SINGULAR_TOL)]
         if restart == "theta0":
             edge = edge[np.any(starts[edge] != s.theta0, axis=1)]
         if edge.size == 0:

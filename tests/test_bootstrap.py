@@ -504,3 +504,19 @@ def test_variances_creeping_to_zero_are_tried_at_zero(monkeypatch):
     lean = refit_mod._optimise(eng, resp, reps, starts, True, 40, 1e-4, 1e-10, stencil=False)
     assert lean.evals.sum() < 0.95 * snap.evals.sum()
     np.testing.assert_allclose(lean.fval, snap.fval, atol=1e-7)
+
+
+def test_boundary_restarts_skip_flips_that_change_nothing():
+    """A zero diagonal with nothing below it (a block's last column) is a zero column, its
+    own mirror image: no flip restart is run for it; one with elements below is flipped."""
+    from lmmcore.optimize import flip_edge_columns, has_mirror_image
+
+    fx, df, con = load_case("sim_crossed_30x20")
+    s = lmmcore.fit(fx["formula"], df, contrasts=con).structure
+    last = np.array([0.7, 0.3, 0.0, 0.5])  # the slope's own part at zero
+    first = np.array([0.0, 0.3, 0.2, 0.5])  # the intercept's diagonal at zero
+    assert has_mirror_image(np.stack([last, first]), s.theta_columns, 1e-4).tolist() == [
+        False,
+        True,
+    ]
+    assert flip_edge_columns(first, s.theta_columns, 1e-4)[1] == -0.3

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from views._common import PAGES
 
@@ -91,8 +92,16 @@ def test_model_design_preset_preview_and_download(page: Page, app_url: str, arti
     page.goto(f"{app_url}/model-design")
     wait_for_script(page)
     expect(page.get_by_role("heading", name="Model & design", exact=True)).to_be_visible()
-    page.get_by_test_id("stSelectbox").first.click()
-    page.get_by_role("option", name=re.compile("^P2:")).click()
+    # on a fresh server the first click can land before the widget listens: retry it
+    option = page.get_by_role("option", name=re.compile("^P2:"))
+    for _ in range(3):
+        page.get_by_test_id("stSelectbox").first.click()
+        try:
+            option.wait_for(state="visible", timeout=10_000)
+            break
+        except PlaywrightTimeoutError:
+            page.keyboard.press("Escape")
+    option.click()
     wait_for_script(page)
     expect(
         page.get_by_role("textbox", name="Model formula (lme4 syntax)", exact=True)
