@@ -203,22 +203,6 @@ def add_gamma(out_MW, gam) -> None:
 
 
 @njit(cache=True)
-def less_group_products(MW, Mg, XX, Xz, zz) -> None:
-    """MW -= sum over a group's levels of c1_l'c1_l (lower triangle), from the group's
-    M_g and its sums of products of Z_l'X (``XX``) and with z_l = Z_l'y (``Xz``, ``zz``)."""
-    k1 = Mg.shape[0]
-    p = MW.shape[0] - 1
-    for a in range(k1):
-        for b in range(k1):
-            mab = Mg[a, b]
-            for i in range(p):
-                for j in range(i + 1):
-                    MW[i, j] -= mab * XX[a, b, i, j]
-                MW[p, i] -= mab * Xz[a, b, i]
-            MW[p, p] -= mab * zz[a, b]
-
-
-@njit(cache=True)
 def _start_pair(XtX, XtY, yty, ZtZ22, Z2tX, Z2tY, rep, S, R, MW) -> None:
     """S, R, MW before the first block is eliminated (lower triangles of S and MW)."""
     q2 = ZtZ22.shape[0]
@@ -505,6 +489,17 @@ def criterion_parts_grouped(
     MW = np.empty((p + 1, p + 1))
     Om = np.empty((q2 + p + 1, q2 + p + 1))
     T = np.empty((q2, q2))
+    # every sum over groups and (a, b) is one matrix-vector product over contiguous rows
+    J = ngrp * k1 * k1
+    nab = Kg.shape[1]
+    ntri = Kg.shape[2]
+    XX2 = XXg.reshape(J, p * p)
+    KX2 = KXg.reshape(J, q2 * p)
+    K2 = Kg.reshape(ngrp * nab, ntri)
+    msym = np.empty(ngrp * nab)
+    Sp = np.empty(ntri)
+    RX = np.empty(q2 * p)
+    Ry = np.empty(q2)
     for m in range(M):
         th = thetas[m]
         rep = reps[m]
@@ -525,29 +520,47 @@ def criterion_parts_grouped(
             _nan(m, out_ld, out_ldrx, out_r2, out_MW)
             continue
         _start_pair(XtX, XtY, yty, ZtZ22, Z2tX, Z2tY, rep, S, R, MW)
-        # MW -= c1'c1, R -= E'c1, S -= E'E, each summed by group
+        # MW -= c1'c1, R -= E'c1, S -= E'E, each summed by group: with m the entries of
+        # all M_g, each is (rows of precomputed sums)' m, along contiguous rows
+        mflat = Mg.reshape(J)
+        Xz2 = Xzg[rep].reshape(J, p)
+        zz2 = zzg[rep].reshape(J)
+        Fz2 = Fzg[rep].reshape(J, q2)
+        RX[:] = 0.0
+        Ry[:] = 0.0
+        for j in range(J):
+            mj = mflat[j]
+            for t in range(q2 * p):
+                RX[t] += mj * KX2[j, t]
+            for r in range(q2):
+                Ry[r] += mj * Fz2[j, r]
+            for i in range(p):
+                for c in range(i + 1):
+                    MW[i, c] -= mj * XX2[j, i * p + c]
+                MW[p, i] -= mj * Xz2[j, i]
+            MW[p, p] -= mj * zz2[j]
+        for r in range(q2):
+            for c in range(p):
+                R[r, c] -= RX[r * p + c]
+            R[r, p] -= Ry[r]
+        # M is symmetric: Kg[g, ab] holds K_ab + K_ba for a <= b (ab counting those
+        # pairs), its lower triangle packed row by row
         for g in range(ngrp):
-            less_group_products(MW, Mg[g], XXg[g], Xzg[rep, g], zzg[rep, g])
-            for a in range(k1):
-                for b in range(k1):
-                    mab = Mg[g, a, b]
-                    for r in range(q2):
-                        for c in range(p):
-                            R[r, c] -= mab * KXg[g, a, b, r, c]
-                        R[r, p] -= mab * Fzg[rep, g, a, b, r]
-            # M is symmetric: Kg[g, ab] holds K_ab + K_ba for a <= b (ab counting those
-            # pairs), its lower triangle packed row by row (one stream through memory)
             ab = 0
             for a in range(k1):
                 for b in range(a, k1):
-                    mab = Mg[g, a, b]
-                    K = Kg[g, ab]
+                    msym[g * nab + ab] = Mg[g, a, b]
                     ab += 1
-                    t = 0
-                    for r in range(q2):
-                        for c in range(r + 1):
-                            S[r, c] -= mab * K[t + c]
-                        t += r + 1
+        Sp[:] = 0.0
+        for j in range(ngrp * nab):
+            mj = msym[j]
+            for t in range(ntri):
+                Sp[t] += mj * K2[j, t]
+        t = 0
+        for r in range(q2):
+            for c in range(r + 1):
+                S[r, c] -= Sp[t + c]
+            t += r + 1
         _fill_lams(th[n1:], b_toff, tr_r, tr_c, t_off, lams2)
         ok, ld2, ldrx, r2, _ = _finish(
             S, R, MW, lams2, lb_off, lb_blk, gamma[rep], T, Om, out_MW[m]

@@ -39,8 +39,23 @@ from lmmcore.kernels import (
     _level_factor,
     _nan,
     add_gamma,
-    less_group_products,
 )
+
+
+@njit(cache=True)
+def less_group_products(MW, Mg, XX, Xz, zz) -> None:
+    """MW -= sum over a group's levels of c1_l'c1_l (lower triangle), from the group's
+    M_g and its sums of products of Z_l'X (``XX``) and with z_l = Z_l'y (``Xz``, ``zz``)."""
+    k1 = Mg.shape[0]
+    p = MW.shape[0] - 1
+    for a in range(k1):
+        for b in range(k1):
+            mab = Mg[a, b]
+            for i in range(p):
+                for j in range(i + 1):
+                    MW[i, j] -= mab * XX[a, b, i, j]
+                MW[p, i] -= mab * Xz[a, b, i]
+            MW[p, p] -= mab * zz[a, b]
 
 
 @njit(cache=True)

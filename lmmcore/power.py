@@ -168,8 +168,11 @@ def _run_chunk(problem: _Problem, start: int, stop: int, root: np.random.SeedSeq
 def _oracle(pr: _Problem) -> tuple[Engine, np.ndarray, np.ndarray]:
     """The analysis model's fixed effects by generalised least squares at the true
     covariance: its engine, the estimator's mean and its variances (see `_conditional`)."""
-    o = dataclasses.replace(pr.sim, X=pr.fit.X, fe_names=pr.fit.fe_names)
-    eng = Engine(o)
+    if pr.fit is pr.sim:  # the analysis model is the truth's: its engine is the oracle's
+        o, eng = pr.fit, _cached(pr, "engine", lambda: Engine(pr.fit))
+    else:
+        o = dataclasses.replace(pr.sim, X=pr.fit.X, fe_names=pr.fit.fe_names)
+        eng = Engine(o)
     p = o.p
     # the estimator is linear in y: its mean is b0(mu + w) - b0(w) for any w (with w the
     # reduced products are those of a full-rank [X y])

@@ -176,7 +176,7 @@ QUASI_MIN_D = 4
 SHARED_H_REPLICATES = 8
 #: without a stencil to keep (``stencil=False``), a quasi-Newton replicate inside the
 #: bounds ends when its full step predicts less decrease than this and gains about that
-QUASI_STOP = 1e-8
+QUASI_STOP = 1e-7
 #: ... for at most this many steps once they predict less than QUASI_DONE
 QUASI_TAIL = 3
 #: a diagonal element of Lambda below SNAP[0] that SNAP[1] steps running shrank by a
@@ -410,7 +410,7 @@ def _newton(
         # inside the bounds that predicts a tiny decrease, and gets no more, does
         inside = ~shifted & ~capped & ~cut & ~at_bound.any(axis=1) & ~kick.any(axis=1)
         done_q = (alpha == 1.0) & (np.abs(pred) < QUASI_STOP) & agree & inside
-        small &= ~q | (done_q & (not stencil))
+        small = np.where(q, (small | done_q) & (not stencil), small)
         # quasi-Newton replicates close to the optimum, at a bound or stalled go full
         edge = (at_bound.any(axis=1) | cut) & (np.abs(pred) < QUASI_EDGE)
         close = np.abs(pred) < QUASI_DONE
