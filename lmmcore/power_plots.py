@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,6 +25,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 __all__ = [
+    "summarize_warnings",
     "SmallestSize",
     "axis_label",
     "disagreements",
@@ -39,6 +41,15 @@ _COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e
 _SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "star", "cross")
 _DASHES = ("solid", "dash", "dashdot", "longdash", "dot", "longdashdot", "solid")
 _LABELS = {"subjects": "Number of subjects", "items": "Number of items", "trials": "Trials"}
+
+
+def _power_title(df: pd.DataFrame | None) -> str:
+    """The power axis's title, naming the estimate shown (see `smooth_power_table`)."""
+    if df is None:
+        return "Power (approximation)"
+    if "estimator" in df.columns and (df["estimator"] == "conditional").any():
+        return "Power (simulated, conditional Monte Carlo)"
+    return "Power (share of significant simulations)"
 
 
 def axis_label(dim: str) -> str:
@@ -164,7 +175,7 @@ def power_curve_figure(
     fig.update_layout(
         title="Power curve",
         xaxis_title=axis_label(x),
-        yaxis_title="Power (share of significant simulations)",
+        yaxis_title=_power_title(df),
         yaxis={"range": [0, 1.02]},
         legend_title_text="Effect",
         margin={"t": 50},
@@ -343,3 +354,47 @@ def diagnostics_table(df: pd.DataFrame, dims: Sequence[str]) -> pd.DataFrame:
     cols = [*dims, "effect", *(c for c in DIAGNOSTIC_COLUMNS if c in df.columns)]
     out = df[cols].rename(columns={"effect": "Effect", **DIAGNOSTIC_COLUMNS})
     return out.reset_index(drop=True)
+
+
+_SINGULAR = re.compile(r"^(\d+) of (\d+) refits \((\d+)%\) were singular (.*)$", re.S)
+
+
+def summarize_warnings(pairs: Sequence[tuple[str, str]]) -> list[str]:
+    """One message per kind for the warnings of several design points.
+
+    ``pairs`` are (design point, message). The "N of M refits were singular" warnings of
+    all points become one message listing each point's count; any other message says
+    the points it came from (once per distinct text).
+
+    Example:
+        >>> w = "refits (53%) were singular (an SD at 0): few units."
+        >>> out = summarize_warnings([("20 subjects", "530 of 1000 " + w),
+        ...                     ("40 subjects", "30 of 1000 refits (3%) were singular (x)."),
+        ...                     ("20 subjects", "Wald is anticonservative.")])
+        >>> out[0][:72]
+        'Singular refits at 2 design points (20 subjects: 530 of 1000, 53%; 40 su'
+        >>> out[1]
+        'At 20 subjects: Wald is anticonservative.'
+    """
+    singular: list[tuple[str, str, str, str]] = []
+    explain = ""
+    other: dict[str, list[str]] = {}
+    for point, msg in pairs:
+        m = _SINGULAR.match(msg)
+        if m:
+            singular.append((point, *m.groups()[:3]))
+            explain = explain or m.group(4)
+        else:
+            other.setdefault(msg, [])
+            if point not in other[msg]:
+                other[msg].append(point)
+    out = []
+    if singular:
+        counts = "; ".join(f"{pt}: {x} of {n}, {pc}%" for pt, x, n, pc in singular)
+        k = len(singular)
+        where = f"{k} design point{'s' if k > 1 else ''}"
+        out.append(f"Singular refits at {where} ({counts}): {explain}")
+    every = len({p for p, _ in pairs})
+    for msg, points in other.items():
+        out.append(msg if len(points) == every else f"At {'; '.join(points)}: {msg}")
+    return out

@@ -124,6 +124,11 @@ def test_two_dimensional_run_draws_heatmap():
     ]
     charts = at.get("plotly_chart")
     assert len(charts) == 1 and '"heatmap"' in charts[0].proto.spec
+    # one warning per kind, naming the points, however many points warned
+    texts = [w.value for w in at.warning]
+    assert len(texts) == len(set(texts))
+    singular = [t for t in texts if "singular" in t.lower()]  # 65-85% of these tiny designs' refits
+    assert len(singular) == 1 and "Singular refits at 4 design points" in singular[0]
 
 
 def test_partial_results_kept_when_a_point_fails(monkeypatch):

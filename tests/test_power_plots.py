@@ -50,6 +50,10 @@ def test_curve_figure_has_ribbon_line_and_target():
     shapes = fig.layout.shapes
     assert len(shapes) == 1 and shapes[0].y0 == 0.8
     assert fig.layout.xaxis.title.text == "Number of subjects"
+    # the power axis names the estimate drawn (smooth_power_table's estimator column)
+    assert fig.layout.yaxis.title.text == "Power (share of significant simulations)"
+    smooth = power_curve_figure(RISING.assign(estimator="conditional"), "subjects")
+    assert smooth.layout.yaxis.title.text == "Power (simulated, conditional Monte Carlo)"
 
 
 def test_curve_figure_multiple_effects_and_alpha_line():
@@ -138,3 +142,24 @@ def test_effects_differ_by_marker_and_dash_as_well_as_colour():
     assert len({t.marker.symbol for t in lines}) == 3
     assert len({t.line.dash for t in lines}) == 3
     assert len({t.line.color for t in lines}) == 3
+
+
+def test_warnings_of_many_points_become_one_per_kind():
+    from lmmcore.power_plots import summarize_warnings
+
+    tail = "were singular (a random-effect SD estimated as 0): consider more units."
+    pairs = [
+        ("20 subjects", f"530 of 1000 refits (53%) {tail}"),
+        ("40 subjects", f"256 of 1000 refits (26%) {tail}"),
+        ("20 subjects", "The Wald z test is anticonservative."),
+        ("40 subjects", "The Wald z test is anticonservative."),
+        ("40 subjects", "3 of 1000 replicates failed."),
+    ]
+    out = summarize_warnings(pairs)
+    assert out == [
+        "Singular refits at 2 design points (20 subjects: 530 of 1000, 53%; 40 subjects: "
+        "256 of 1000, 26%): (a random-effect SD estimated as 0): consider more units.",
+        "The Wald z test is anticonservative.",  # at every point: said once, unlabelled
+        "At 40 subjects: 3 of 1000 replicates failed.",
+    ]
+    assert summarize_warnings([]) == []

@@ -32,6 +32,7 @@ from lmmcore.power_plots import (
     power_curve_figure,
     power_heatmap_figure,
     smallest_size,
+    summarize_warnings,
 )
 from views._common import (
     APP_MAX_ROWS,
@@ -335,7 +336,7 @@ def run_curve(settings: dict, bar) -> None:
     """Compute every design point, updating ``bar``; finished points are kept on interrupt."""
     points = settings["points"]
     frames: list[pd.DataFrame] = []
-    msgs: list[str] = []
+    msgs: list[tuple[str, str]] = []  # (design point, warning)
     n = len(points)
     clock = st.empty()
     try:
@@ -351,7 +352,7 @@ def run_curve(settings: dict, bar) -> None:
 
             table, w = compute_point(settings, point, settings["nsim"], within, clock)
             frames.append(table)
-            msgs.extend(w)
+            msgs.extend((label, m) for m in w)
         bar.progress(1.0, text="Done")
     finally:
         if frames:
@@ -595,7 +596,7 @@ def show_results(
     dims = run["dims"]
     if not run.get("complete", True):
         st.warning("The last run was interrupted: showing the design points that finished.")
-    for msg in st.session_state.get(WARN_KEY, []):
+    for msg in summarize_warnings(st.session_state.get(WARN_KEY, [])):
         st.warning(escape_markdown(msg))
     effects = list(dict.fromkeys(df["effect"]))
 
@@ -812,7 +813,9 @@ def extend_controls(df: pd.DataFrame, run: dict) -> None:
     rest = df.loc[~mask]
     new = pd.concat([rest, table], ignore_index=True).sort_values([*dims], kind="stable")
     st.session_state[CURVE_KEY] = new.reset_index(drop=True)
-    st.session_state[WARN_KEY] = list(dict.fromkeys([*st.session_state.get(WARN_KEY, []), *w]))
+    # this point's warnings are those of its longer run now
+    kept = [(pt, m) for pt, m in st.session_state.get(WARN_KEY, []) if pt != label]
+    st.session_state[WARN_KEY] = kept + [(label, m) for m in dict.fromkeys(w)]
     st.rerun()
 
 
