@@ -255,6 +255,7 @@ def _run_chunk(
             child_seeds(ss, start, stop),
             u=result.solution.u if use_u else None,
         )
+        resp = result.engine.responses(Y)  # the refits and a statistic's results share them
         fits = refit_batch(
             result.engine,
             Y,
@@ -262,13 +263,13 @@ def _run_chunk(
             REML=result.REML,
             H0=_shared_start(result, ss),
             stencil=False,  # no degrees of freedom from the refits' stencils
+            responses=resp,
         )
     status = fits.status.copy()
     if statistic is None:
         vals = _default_values(fits)
     else:
         vals = np.full((stop - start, p_out), np.nan)
-        resp = result.engine.responses(Y)
         for j in range(stop - start):
             if status[j] == "failed":
                 continue

@@ -203,6 +203,33 @@ def add_gamma(out_MW, gam) -> None:
 
 
 @njit(cache=True)
+def start_products(XtX, XtY, yty, rep, MW) -> None:
+    """MW = [X y]'[X y] of replicate ``rep`` (lower triangle)."""
+    p = XtX.shape[0]
+    for i in range(p):
+        for j in range(i + 1):
+            MW[i, j] = XtX[i, j]
+        MW[p, i] = XtY[rep, i]
+    MW[p, p] = yty[rep]
+
+
+@njit(cache=True)
+def less_group_products(MW, m, XX, Xz, zz) -> None:
+    """MW -= sum_j m_j c_j (lower triangle): m holds the entries of every group's M_g
+    (groups x k1 x k1, flattened), and row j of ``XX`` (J, p * p), ``Xz`` (J, p) and
+    ``zz`` (J,) the matching sums over the group's levels of Z_l'X products and of those
+    with z_l = Z_l'y. One pass along contiguous rows."""
+    p = MW.shape[0] - 1
+    for j in range(m.shape[0]):
+        mj = m[j]
+        for i in range(p):
+            for c in range(i + 1):
+                MW[i, c] -= mj * XX[j, i * p + c]
+            MW[p, i] -= mj * Xz[j, i]
+        MW[p, p] -= mj * zz[j]
+
+
+@njit(cache=True)
 def _start_pair(XtX, XtY, yty, ZtZ22, Z2tX, Z2tY, rep, S, R, MW) -> None:
     """S, R, MW before the first block is eliminated (lower triangles of S and MW)."""
     q2 = ZtZ22.shape[0]
@@ -213,11 +240,7 @@ def _start_pair(XtX, XtY, yty, ZtZ22, Z2tX, Z2tY, rep, S, R, MW) -> None:
         for c in range(p):
             R[r, c] = Z2tX[r, c]
         R[r, p] = Z2tY[rep, r]
-    for i in range(p):
-        for j in range(i + 1):
-            MW[i, j] = XtX[i, j]
-        MW[p, i] = XtY[rep, i]
-    MW[p, p] = yty[rep]
+    start_products(XtX, XtY, yty, rep, MW)
 
 
 @njit(cache=True)
@@ -523,8 +546,7 @@ def criterion_parts_grouped(
         # MW -= c1'c1, R -= E'c1, S -= E'E, each summed by group: with m the entries of
         # all M_g, each is (rows of precomputed sums)' m, along contiguous rows
         mflat = Mg.reshape(J)
-        Xz2 = Xzg[rep].reshape(J, p)
-        zz2 = zzg[rep].reshape(J)
+        less_group_products(MW, mflat, XX2, Xzg[rep].reshape(J, p), zzg[rep].reshape(J))
         Fz2 = Fzg[rep].reshape(J, q2)
         RX[:] = 0.0
         Ry[:] = 0.0
@@ -534,11 +556,6 @@ def criterion_parts_grouped(
                 RX[t] += mj * KX2[j, t]
             for r in range(q2):
                 Ry[r] += mj * Fz2[j, r]
-            for i in range(p):
-                for c in range(i + 1):
-                    MW[i, c] -= mj * XX2[j, i * p + c]
-                MW[p, i] -= mj * Xz2[j, i]
-            MW[p, p] -= mj * zz2[j]
         for r in range(q2):
             for c in range(p):
                 R[r, c] -= RX[r * p + c]

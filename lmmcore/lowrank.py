@@ -39,23 +39,9 @@ from lmmcore.kernels import (
     _level_factor,
     _nan,
     add_gamma,
+    less_group_products,
+    start_products,
 )
-
-
-@njit(cache=True)
-def less_group_products(MW, Mg, XX, Xz, zz) -> None:
-    """MW -= sum over a group's levels of c1_l'c1_l (lower triangle), from the group's
-    M_g and its sums of products of Z_l'X (``XX``) and with z_l = Z_l'y (``Xz``, ``zz``)."""
-    k1 = Mg.shape[0]
-    p = MW.shape[0] - 1
-    for a in range(k1):
-        for b in range(k1):
-            mab = Mg[a, b]
-            for i in range(p):
-                for j in range(i + 1):
-                    MW[i, j] -= mab * XX[a, b, i, j]
-                MW[p, i] -= mab * Xz[a, b, i]
-            MW[p, p] -= mab * zz[a, b]
 
 
 @njit(cache=True)
@@ -169,13 +155,12 @@ def criterion_parts_lowrank(
             for c in range(p):
                 Rt[c, row] = Z2tX[row, c]
             Rt[p, row] = Z2tY[rep, row]
-        for i in range(p):
-            for j in range(i + 1):
-                MW[i, j] = XtX[i, j]
-            MW[p, i] = XtY[rep, i]
-        MW[p, p] = yty[rep]
+        start_products(XtX, XtY, yty, rep, MW)
+        J = U * k1 * k1
+        less_group_products(
+            MW, Mg.reshape(J), XXu.reshape(J, p * p), Xzu[rep].reshape(J, p), zzu[rep].reshape(J)
+        )
         for u in range(U):
-            less_group_products(MW, Mg[u], XXu[u], Xzu[rep, u], zzu[rep, u])
             # R -= C_u' M_u [sum Z_l'X | sum Z_l'y]
             for a in range(k1):
                 for c in range(p1):

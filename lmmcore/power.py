@@ -151,17 +151,18 @@ def _run_chunk(problem: _Problem, start: int, stop: int, root: np.random.SeedSeq
         eng = _cached(pr, "engine", lambda: Engine(pr.fit))
         reml = pr.test != "lrt"
         H0 = _shared_start(pr, eng, root, reml)
+        resp = eng.responses(Y)  # once: the refits, the df and the oracle share them
         # only the Satterthwaite df reuse the refits' last stencils
         wanted = pr.test == "satterthwaite"
-        fits = refit_batch(eng, Y, pr.start, REML=reml, H0=H0, stencil=wanted)
-        out = _tests(pr, eng, Y, fits, pr.cols, start, root=root)
+        fits = refit_batch(eng, Y, pr.start, REML=reml, H0=H0, stencil=wanted, responses=resp)
+        out = _tests(pr, eng, Y, fits, pr.cols, start, root=root, resp=resp)
         out["p_null"] = np.full(out["p"].shape, np.nan)
         out["rej"] = np.full(out["p"].shape, np.nan)
         out["rej_null"] = np.full(out["p"].shape, np.nan)
         if pr.null_how:
             _null_p(pr, eng, Y, fits, out, start, root)
         if pr.test != "lrt":
-            _conditional(pr, Y, out)
+            _conditional(pr, Y, out, resp if pr.fit is pr.sim else None)
     return out
 
 
@@ -185,7 +186,7 @@ def _oracle(pr: _Problem) -> tuple[Engine, np.ndarray, np.ndarray]:
     return eng, mean, var
 
 
-def _conditional(pr: _Problem, Y: np.ndarray, out: dict) -> None:
+def _conditional(pr: _Problem, Y: np.ndarray, out: dict, resp=None) -> None:
     """Fill ``out["rej"]`` (and ``out["rej_null"]``): each replicate's probability of
     rejecting given everything but the oracle estimate (conditional Monte Carlo).
 
@@ -202,7 +203,8 @@ def _conditional(pr: _Problem, Y: np.ndarray, out: dict) -> None:
     cols = list(pr.cols)
     eng, mean, var = _cached(pr, "oracle", lambda: _oracle(pr))
     B = Y.shape[1]
-    resp = eng.responses(Y)
+    if resp is None:  # (given: the analysis engine's, which is then the oracle's)
+        resp = eng.responses(Y)
     _, _, _, MW = eng.kernel_parts(np.repeat(pr.theta[None], B, 0), np.arange(B), resp)
     p = eng.p
     b0 = np.linalg.solve(MW[:, :p, :p], MW[:, :p, p][:, :, None])[..., 0][:, cols]
@@ -231,7 +233,7 @@ def _p_value(stat: np.ndarray, df: np.ndarray, test: str) -> np.ndarray:
 
 
 def _tests(
-    pr: _Problem, eng: Engine, Y: np.ndarray, fits, cols, start: int, what="", root=None
+    pr: _Problem, eng: Engine, Y: np.ndarray, fits, cols, start: int, what="", root=None, resp=None
 ) -> dict:
     """Test the coefficients ``cols`` of the fits of ``Y``; ``what`` names a null model in
     error messages."""
@@ -254,7 +256,7 @@ def _tests(
     elif pr.test == "satterthwaite":
         from lmmcore.batch_inference import batch_satterthwaite
 
-        resp = eng.responses(Y)
+        resp = eng.responses(Y) if resp is None else resp
         # the refit's own Newton stencil gives the derivatives (df within ~0.5%)
         df = np.asarray(batch_satterthwaite(eng, resp, fits, True, reuse=True), dtype=float)
         df = df[:, cols]

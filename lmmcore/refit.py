@@ -618,6 +618,7 @@ def refit_batch(
     ftol: float = 1e-10,
     H0: Any = "batch",
     stencil: bool = True,
+    responses: Any = None,
 ) -> BatchFit:
     """Fit the model to every column of Y (n, B), starting each from ``start``.
 
@@ -626,14 +627,15 @@ def refit_batch(
     `shared_hessian`. Simulations pass one matrix made from fixed replicate streams, so a
     replicate's numbers do not depend on the chunk it is refitted in. ``stencil=False``
     (no Satterthwaite df from the result's stencil wanted) lets quasi-Newton replicates
-    end without a last full stencil: fewer evaluations, the same optimum.
+    end without a last full stencil: fewer evaluations, the same optimum. ``responses``:
+    ``engine.responses(Y)`` when the caller has it already.
     """
     s = engine.structure
     Y = np.asarray(Y, dtype=float)
     if Y.ndim == 1:
         Y = Y[:, None]
     B = Y.shape[1]
-    resp = engine.responses(Y)
+    resp = engine.responses(Y) if responses is None else responses
     starts = np.tile(np.asarray(start, dtype=float), (B, 1))
     o = _optimise(engine, resp, np.arange(B), starts, REML, max_iter, h, ftol, H0, stencil)
     p = s.p
