@@ -25,11 +25,15 @@ EXEC = "__import__('os').system('touch pwned')"
 OPEN = "open('pwned', 'w').write('x')"
 
 
-def _security() -> dict:
+def security_reproduction() -> dict:
+    """``../shared/security/backtick-rce.json`` (the code-execution reproduction)."""
     path = SECURITY / "backtick-rce.json"
     if path.exists():
         return json.loads(path.read_text())
-    raise FileNotFoundError(f"{path} is missing: the security reproductions must sit beside")
+    raise FileNotFoundError(
+        f"{path} is missing: the security reproductions must sit beside the checkout, in "
+        f"{SECURITY.parent} (clone the project next to its shared/ folder, as CI does)."
+    )
 
 
 def frame(columns: dict[str, str] | None = None, n: int = 40) -> pd.DataFrame:
@@ -163,7 +167,7 @@ def _columns_data(n: int) -> dict[str, str]:
 
 
 def formula_cases() -> list[tuple[str, str, Any, str]]:
-    sec = _security()
+    sec = security_reproduction()
     cases: list[tuple[str, str, Any, str]] = [
         (
             "security-backtick-rce",
@@ -382,7 +386,7 @@ def url_cases() -> list[tuple[str, str, Any, str]]:
 
 
 def csv_cases() -> list[tuple[str, str, Any, str]]:
-    sec = _security()
+    sec = security_reproduction()
     rce = frame({k: v for k, v in sec["columns"].items()}).to_csv(index=False).encode()
     sleep = ROOT / "lmmcore" / "data" / "sleepstudy.csv"
     text = sleep.read_text()

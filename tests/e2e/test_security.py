@@ -7,7 +7,6 @@ backtick formula with a matching CSV ran ``exec`` on the server).
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import urllib.request
@@ -17,10 +16,10 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import ROOT
-from tests.hostile_cases import SECURITY, frame
+from tests.hostile_cases import frame, security_reproduction
 
 pytestmark = pytest.mark.e2e
-REPRO = json.loads((SECURITY / "backtick-rce.json").read_text())
+REPRO = security_reproduction()
 
 
 def wait_for_script(page: Page) -> None:
